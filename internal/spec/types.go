@@ -255,3 +255,17 @@ type UnitDeps struct {
 	Wants    []string
 	WantedBy []string // default ["multi-user.target"]; empty = started by hand only
 }
+
+// WatchdogTimeout is the WatchdogSec= the generator emits for a [health]
+// table: long enough that a healthy service never misses it, even while
+// retries-1 failed probes (each up to Timeout) are being counted, and short
+// enough that a hung nucleus-exec is noticed:
+//
+//	WatchdogSec = (retries + 1) × (interval + timeout)
+//
+// nucleus-exec pings every WatchdogSec/2 while the last result is healthy
+// and sends WATCHDOG=trigger itself after `retries` consecutive failures, so
+// the timeout only fires on its own when nucleus-exec is stuck.
+func (h Health) WatchdogTimeout() time.Duration {
+	return time.Duration(h.Retries+1) * (h.Interval + h.Timeout)
+}
