@@ -40,3 +40,34 @@ check: deps test
 
 clean:
 	rm -rf bin build
+
+# ---- install, packaging, man pages, demo (packaging/, units/, man/, scripts/) ----
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/nucleus
+SYSCONFDIR  ?= /etc
+INSTALL_ENV = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' LIBEXECDIR='$(LIBEXECDIR)' \
+	GENERATORDIR='$(GENERATORDIR)' UNITDIR='$(UNITDIR)' MANDIR='$(MANDIR)' \
+	DOCDIR='$(DOCDIR)' SYSCONFDIR='$(SYSCONFDIR)'
+
+.PHONY: install uninstall deb man demo
+
+# install: binaries, units, man pages, examples and /etc/nucleus; writes a
+# manifest so that uninstall removes exactly that.
+install: build
+	$(INSTALL_ENV) ./scripts/install.sh install
+
+uninstall:
+	$(INSTALL_ENV) ./scripts/install.sh uninstall
+
+# deb: build/nucleus_VERSION_ARCH.deb from a staged `make install`, then lintian.
+deb:
+	./packaging/build-deb.sh
+
+# man: check that every page renders with no groff or man warnings.
+man:
+	./scripts/check-man.sh
+
+# demo: the README's main job (build, install into a real systemd, start examples/web.toml).
+demo:
+	./scripts/demo.sh
