@@ -1,0 +1,100 @@
+package unit
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzRoundTrip renders a spec whose description, command and environment
+// are arbitrary strings, reads the unit back by systemd's rules, and
+// requires that
+//   - the values decode to exactly the originals,
+//   - the unit has exactly the directives of a plain spec (nothing injected),
+//   - Render refuses only what systemd cannot represent: a NUL byte, an
+//     environment name with '=' or empty, a first command word that is
+//     empty, ";" or starts with one of ExecStart='s prefixes -@:+!, or (description only, which
+//     systemd does not unquote) control characters, invalid UTF-8, leading
+//     or trailing blanks, or a trailing backslash.
+//
+// Run: go test ./internal/unit -run '^$' -fuzz FuzzRoundTrip -fuzztime 5m
+func FuzzRoundTrip(f *testing.F) {
+	f.Add("Example web server", "/usr/bin/python3", "-m", "APP_ENV", "prod")
+	f.Add("100% \"real\" \\ desc", "/bin/sh", "-c 'echo $HOME; exit 1'", "PATH", "/usr/bin:/bin")
+	f.Add("", "%n", "%%", "A", "%h")
+	f.Add("x\n[Service]\nExecStartPre=/bin/evil", "a\nExecStartPre=/bin/evil", "\\", "B", "line\nExecStart=/x")
+	f.Add("trailing\\", "\\", "\";\"", "C", "\\\\\\")
+	f.Add(" lead", ";", "", "D", "'quoted'")
+	f.Add("é ü 中文", "\xff\xfe", "\x01\x7f\t\r", "E", "tab\there")
+	f.Add("#not a comment", "#", ";x", "F_1", "$$ ${X} $X")
+	f.Add("ends with two \\\\", "\\;", "a\\;", "G", "=")
+	f.Add("a\rb", "\"", "'", "H", "\"unbalanced")
+	f.Fuzz(func(t *testing.T, desc, arg0, arg1, envKey, envVal string) {
+		s := baseSpec()
+		s.Description = desc
+		s.Exec.Command = []string{arg0, arg1}
+		s.Exec.Environment = map[string]string{envKey: envVal}
+		out, err := Render(s, Options{ExecPath: testExec})
+		if err != nil {
+			checkRefusal(t, err, desc, arg0, arg1, envKey, envVal)
+			return
+		}
+		got := decodeUnit(t, string(out))
+		wantDesc := desc
+		if desc == "" {
+			wantDesc = "nucleus container web"
+		}
+		want := []decoded{
+			{"Unit", "Description", wantDesc},
+			{"Unit", "Documentation", "man:nucleus.toml(5)"},
+			{"Unit", "SourcePath", "/etc/nucleus/web.toml"},
+			{"Service", "Type", "notify"},
+			{"Service", "NotifyAccess", "main"},
+			{"Service", "ExecStart", []string{testExec, "run", "--hash=sha256:0123abcd", "/etc/nucleus/web.toml"}},
+			{"Service", "Slice", "nucleus.slice"},
+			{"Service", "SyslogIdentifier", "web"},
+			{"Service", "KillMode", "mixed"},
+			{"Service", "Restart", "on-failure"},
+			{"Service", "TasksMax", "512"},
+			{"X-Nucleus", "Command", []string{arg0, arg1}},
+			{"X-Nucleus", "Environment", []string{envKey + "=" + envVal}},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip differs\n got: %q\nwant: %q\nunit:\n%s", got, want, out)
+		}
+	})
+}
+
+// checkRefusal fails unless err is a refusal the inputs justify.
+func checkRefusal(t *testing.T, err error, desc, arg0, arg1, envKey, envVal string) {
+	t.Helper()
+	for _, e := range unwrapAll(err) {
+		var ue *Error
+		if !errors.As(e, &ue) {
+			t.Fatalf("Render error %v is not a *unit.Error", e)
+		}
+		justified := false
+		switch ue.Key {
+		case "description":
+			justified = strings.IndexByte(desc, 0) >= 0 || !utf8.ValidString(desc) ||
+				strings.ContainsFunc(desc, func(r rune) bool { return r < 0x20 || r == 0x7f }) ||
+				strings.HasPrefix(desc, " ") || strings.HasSuffix(desc, " ") || strings.HasSuffix(desc, "\\")
+		case "[exec] command":
+			justified = strings.IndexByte(arg0+arg1, 0) >= 0 || arg0 == "" || arg0 == ";" || strings.IndexByte("-@:+!", arg0[0]) >= 0
+		case "[exec] environment":
+			justified = envKey == "" || strings.ContainsAny(envKey, "=\x00") || strings.IndexByte(envVal, 0) >= 0
+		}
+		if !justified {
+			t.Fatalf("Render refused representable input: %v\ndesc=%q argv=%q env=%q=%q", e, desc, []string{arg0, arg1}, envKey, envVal)
+		}
+	}
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
