@@ -1,0 +1,390 @@
+// Package generator owns nucleus-generator's run as a systemd.generator(7):
+// finding specs (through internal/spec), refusing names that would shadow a
+// real unit, rendering (through internal/unit), writing NAME.service and the
+// TARGET.wants/ links atomically into the normal generator directory,
+// logging to /dev/kmsg, and --dry-run.
+//
+// It must not validate spec values itself (internal/spec does), know unit
+// syntax (internal/unit does), talk to any other process, or write
+// anywhere but the output directory.
+package generator
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nucleus-containers/nucleus/internal/spec"
+	"github.com/nucleus-containers/nucleus/internal/unit"
+	"github.com/nucleus-containers/nucleus/internal/version"
+)
+
+// Environment variables read by the generator.
+const (
+	// UnitDirsEnv replaces DefaultUnitDirs (colon-separated), for tests.
+	UnitDirsEnv = "NUCLEUS_UNIT_DIRS"
+	// KmsgEnv replaces the kernel log device path, so tests can read what
+	// would go to the kernel log.
+	KmsgEnv = "NUCLEUS_GENERATOR_KMSG"
+)
+
+// DefaultUnitDirs are the unit directories where an existing NAME.service
+// makes the generator refuse the spec NAME. /etc/systemd/system and
+// /run/systemd/system come before the generator directory in systemd's
+// search path, so a unit there would silently win over the generated one;
+// /usr/local/lib/systemd/system and /usr/lib/systemd/system come after, so
+// the generated unit would silently replace a real one (ssh.service).
+// Refusing, loudly, is better in both cases.
+var DefaultUnitDirs = []string{
+	"/etc/systemd/system",
+	"/run/systemd/system",
+	"/usr/local/lib/systemd/system",
+	"/usr/lib/systemd/system",
+}
+
+// DefaultNormalDir is where systemd puts generator output; --dry-run
+// names units under it when no directory is given.
+const DefaultNormalDir = "/run/systemd/generator"
+
+// Config is one generator run.
+type Config struct {
+	NormalDir string   // output directory (systemd's normal-dir)
+	DryRun    bool     // print instead of writing
+	SpecDirs  []string // in precedence order
+	UnitDirs  []string // shadow check
+	ExecPath  string   // nucleus-exec path for ExecStart=
+	Out       io.Writer
+	Log       *logger
+}
+
+// Main runs the generator with command-line args (without argv[0]) and
+// returns the exit status: 0 when every spec became a unit, 1 when any spec
+// or any write failed, 2 on a usage error.
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("nucleus-generator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dryRun := fs.Bool("dry-run", false, "print the units that would be written, write nothing")
+	verbose := fs.Bool("v", false, "log debug messages too")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	var specDirs stringList
+	fs.Var(&specDirs, "spec-dir", "read specs from `DIR` instead of the spec directories (repeatable, highest precedence first)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: nucleus-generator [-v] normal-dir [early-dir late-dir]
+       nucleus-generator --dry-run [-v] [--spec-dir DIR ...] [normal-dir]
+       nucleus-generator --help | --version
+
+A systemd generator: turns nucleus container specs (nucleus.toml(5)) from
+`+strings.Join(spec.DefaultDirs, ", ")+` into NAME.service units.
+
+`)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), `
+Environment: NUCLEUS_SPEC_DIRS, NUCLEUS_UNIT_DIRS, NUCLEUS_EXEC_PATH (see nucleus-generator(8)).
+`)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "nucleus-generator", version.Version)
+		return 0
+	}
+	pos := fs.Args()
+	if len(pos) > 3 || (len(pos) == 0 && !*dryRun) {
+		fmt.Fprintln(stderr, "nucleus-generator: expected normal-dir [early-dir late-dir]; see --help")
+		return 2
+	}
+
+	cfg := Config{
+		DryRun:   *dryRun,
+		SpecDirs: spec.Dirs(),
+		UnitDirs: DefaultUnitDirs,
+		ExecPath: version.NucleusExec(),
+		Out:      stdout,
+	}
+	if len(pos) > 0 {
+		cfg.NormalDir = pos[0]
+	} else {
+		cfg.NormalDir = DefaultNormalDir
+	}
+	if len(specDirs) > 0 {
+		cfg.SpecDirs = specDirs
+	}
+	if v := os.Getenv(UnitDirsEnv); v != "" {
+		cfg.UnitDirs = filepath.SplitList(v)
+	}
+	if cfg.DryRun {
+		cfg.Log = stderrLog(stderr, *verbose)
+	} else {
+		kmsg := "/dev/kmsg"
+		if v := os.Getenv(KmsgEnv); v != "" {
+			kmsg = v
+		}
+		var closer io.Closer
+		cfg.Log, closer = openLog(kmsg, stderr, *verbose)
+		defer closer.Close()
+	}
+	if Run(cfg) > 0 {
+		return 1
+	}
+	return 0
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// result is what processing one spec produced.
+type result struct {
+	found spec.Found
+	unit  []byte
+	wants []string // WantedBy targets
+	errs  []string // log lines, each naming the file
+}
+
+// Run generates every spec and returns how many failed (a spec that was
+// refused, or a unit that could not be written). It never stops at the
+// first failure.
+func Run(cfg Config) int {
+	start := time.Now()
+	log := cfg.Log
+	log.debugf("spec directories: %s", strings.Join(cfg.SpecDirs, ":"))
+	failed := 0
+
+	found, findErrs := spec.Find(cfg.SpecDirs)
+	for _, err := range findErrs {
+		log.errorf("%v", err)
+		failed++
+	}
+	shadow := existingUnits(cfg.UnitDirs)
+
+	results := make([]result, len(found))
+	forEach(len(found), func(i int) {
+		results[i] = process(found[i], shadow, cfg.ExecPath)
+	})
+
+	if !cfg.DryRun && len(results) > 0 {
+		if err := os.MkdirAll(cfg.NormalDir, 0o755); err != nil {
+			log.errorf("cannot create output directory: %v", err)
+			return failed + len(results)
+		}
+		wantsDirs := map[string]bool{}
+		for i := range results {
+			for _, t := range results[i].wants {
+				wantsDirs[t] = true
+			}
+		}
+		for t := range wantsDirs {
+			if err := os.Mkdir(filepath.Join(cfg.NormalDir, t+".wants"), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				log.errorf("cannot create %s.wants: %v", t, err)
+			}
+		}
+		forEach(len(results), func(i int) {
+			if r := &results[i]; len(r.errs) == 0 {
+				if err := install(cfg.NormalDir, r); err != nil {
+					r.errs = append(r.errs, err.Error())
+				}
+			}
+		})
+	}
+
+	for i := range results {
+		r := &results[i]
+		if len(r.errs) > 0 {
+			failed++
+			for _, e := range r.errs {
+				log.errorf("%s", e)
+			}
+			log.errorf("%s: no unit written for %s", r.found.Main, r.found.Name)
+			continue
+		}
+		unitPath := filepath.Join(cfg.NormalDir, r.found.Name+".service")
+		if cfg.DryRun {
+			printUnit(cfg.Out, unitPath, r)
+		}
+		log.debugf("%s: %s (%d bytes, wanted by %s)", r.found.Main, unitPath, len(r.unit), strings.Join(r.wants, " "))
+	}
+	log.debugf("%d specs, %d units, %d failed, in %v", len(found), len(found)-countFailed(results), failed, time.Since(start).Round(time.Microsecond))
+	return failed
+}
+
+func countFailed(rs []result) int {
+	n := 0
+	for i := range rs {
+		if len(rs[i].errs) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// forEach calls fn(0..n-1) on at most GOMAXPROCS goroutines: parsing and
+// writing hundreds of specs is CPU- and syscall-bound, and a goroutine per
+// spec would only add scheduling.
+func forEach(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	// Contiguous chunks: no channel traffic, and each worker touches
+	// neighbouring results.
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// existingUnits returns "dir/NAME.service" for every service unit in dirs,
+// keyed by unit name (first dir wins). One readdir per directory is cheaper
+// than a stat per spec and directory once there are more than a few specs.
+func existingUnits(dirs []string) map[string]string {
+	units := map[string]string{}
+	for _, d := range dirs {
+		f, err := os.Open(d)
+		if err != nil {
+			continue // a missing unit directory holds no units
+		}
+		names, _ := f.Readdirnames(-1)
+		f.Close()
+		for _, n := range names {
+			if strings.HasSuffix(n, ".service") {
+				if _, ok := units[n]; !ok {
+					units[n] = filepath.Join(d, n)
+				}
+			}
+		}
+	}
+	return units
+}
+
+// process loads and renders one spec; it touches no output.
+func process(f spec.Found, shadow map[string]string, execPath string) result {
+	r := result{found: f}
+	if p, ok := shadow[f.Name+".service"]; ok {
+		r.errs = append(r.errs, fmt.Sprintf("%s: %s already exists: a spec must not shadow a real unit; rename the spec", f.Main, p))
+		return r
+	}
+	s, err := spec.Load(f)
+	if err != nil {
+		var list spec.ErrorList
+		if errors.As(err, &list) {
+			for _, e := range list {
+				r.errs = append(r.errs, e.Error())
+			}
+		} else {
+			r.errs = append(r.errs, fmt.Sprintf("%s: %v", f.Main, err))
+		}
+		return r
+	}
+	for _, t := range s.Unit.WantedBy {
+		// The target becomes a directory name under normal-dir: only a
+		// valid unit name (no '/', no "..") may get there.
+		if !unit.ValidUnitName(t) {
+			r.errs = append(r.errs, fmt.Sprintf("%s: [unit] wanted_by: %q is not a valid unit name", f.Main, t))
+		}
+	}
+	out, err := unit.Render(s, unit.Options{ExecPath: execPath})
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			r.errs = append(r.errs, f.Main+": "+line)
+		}
+	}
+	if len(r.errs) > 0 {
+		return r
+	}
+	r.unit, r.wants = out, s.Unit.WantedBy
+	return r
+}
+
+// install writes NAME.service and its TARGET.wants/NAME.service links into
+// dir. Each file appears atomically: written under a temporary name in the
+// same directory, then renamed over the final one, so a concurrent or
+// overlapping run never leaves a torn unit or a missing link.
+func install(dir string, r *result) error {
+	name := r.found.Name + ".service"
+	if err := writeFileAtomic(dir, name, r.unit); err != nil {
+		return fmt.Errorf("%s: cannot write %s: %w", r.found.Main, filepath.Join(dir, name), err)
+	}
+	for _, t := range r.wants {
+		wdir := filepath.Join(dir, t+".wants")
+		if err := symlinkAtomic("../"+name, wdir, name); err != nil {
+			return fmt.Errorf("%s: cannot link %s: %w", r.found.Main, filepath.Join(wdir, name), err)
+		}
+	}
+	return nil
+}
+
+func writeFileAtomic(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	// CreateTemp makes the file 0600; units are world-readable like every
+	// unit systemd ships.
+	cerr := f.Chmod(0o644)
+	if err := errors.Join(werr, cerr, f.Close()); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func symlinkAtomic(target, dir, name string) error {
+	tmp := filepath.Join(dir, "."+name+"."+strconv.Itoa(os.Getpid())+".tmp")
+	err := os.Symlink(target, tmp)
+	if errors.Is(err, os.ErrExist) { // left over from a killed run with our PID
+		os.Remove(tmp)
+		err = os.Symlink(target, tmp)
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func printUnit(w io.Writer, path string, r *result) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# %s\n", path)
+	b.Write(r.unit)
+	for _, t := range r.wants {
+		fmt.Fprintf(&b, "# %s -> ../%s.service\n", filepath.Join(filepath.Dir(path), t+".wants", r.found.Name+".service"), r.found.Name)
+	}
+	b.WriteByte('\n')
+	_, _ = w.Write(b.Bytes())
+}
