@@ -1,0 +1,321 @@
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/BurntSushi/toml"
+)
+
+// maxSpecSize bounds one spec file; real specs are a few hundred bytes.
+const maxSpecSize = 1 << 20
+
+// source is one spec file's path and the exact bytes that were parsed and
+// hashed (read once, so the hash always matches what was validated).
+type source struct {
+	path string
+	data []byte
+}
+
+// Load reads, merges (drop-ins in order: a later file overrides keys; arrays
+// replace, tables merge key by key; [[mount]]/[[credential]] arrays of
+// tables replace as a whole), decodes strictly, validates and fills
+// defaults. It checks each file is a regular file owned by root and not
+// group- or world-writable (a spec runs code as root). The error is an
+// ErrorList of *Error, every one naming file, line and key. On success
+// Spec.Sources = [Main, DropIns...] and Spec.Hash = Hash(Spec.Sources).
+//
+// One exception to key-by-key merging: the probe kind keys of [readiness]
+// (exec, tcp, http, notify) and [health] (exec, tcp, http) are one choice,
+// so a drop-in that sets any of them replaces the kind chosen by earlier
+// files instead of conflicting with it.
+func Load(f Found) (*Spec, error) {
+	paths := make([]string, 0, 1+len(f.DropIns))
+	paths = append(paths, f.Main)
+	paths = append(paths, f.DropIns...)
+	return load(f.Name, paths)
+}
+
+// LoadFiles is Load for nucleus-exec, which is handed the file list on its
+// command line: paths[0] is the main file (NAME = its stem), the rest are
+// drop-ins in merge order.
+func LoadFiles(paths []string) (*Spec, error) {
+	if len(paths) == 0 {
+		return nil, ErrorList{{Msg: "no spec file given"}}
+	}
+	base := filepath.Base(paths[0])
+	if !strings.HasSuffix(base, ".toml") {
+		return nil, ErrorList{{File: paths[0], Msg: "a spec file name must be NAME.toml"}}
+	}
+	return load(strings.TrimSuffix(base, ".toml"), append([]string(nil), paths...))
+}
+
+func load(name string, paths []string) (*Spec, error) {
+	var errs ErrorList
+	srcs := make([]source, 0, len(paths))
+	for _, p := range paths {
+		data, msgs := readSpecFile(p)
+		for _, m := range msgs {
+			errs = append(errs, &Error{File: p, Msg: m})
+		}
+		if len(msgs) == 0 {
+			srcs = append(srcs, source{path: p, data: data})
+		}
+	}
+	if !ValidName(name) {
+		errs = append(errs, nameError(paths[0], name))
+	}
+	var s *Spec
+	if len(srcs) > 0 {
+		var derrs ErrorList
+		s, derrs = decodeSources(name, srcs)
+		errs = append(errs, derrs...)
+	}
+	if len(errs) > 0 {
+		errs.sortBy(paths)
+		return nil, errs
+	}
+	s.Sources = paths
+	s.Hash = hashSources(srcs)
+	return s, nil
+}
+
+// readSpecFile reads one spec file after checking, on the opened file, that
+// only root can have written it: the spec decides what runs as root.
+func readSpecFile(path string) ([]byte, []string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, []string{"cannot open spec: " + unwrapPathError(err).Error()}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, []string{"cannot stat spec: " + unwrapPathError(err).Error()}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, []string{"not a regular file"}
+	}
+	var msgs []string
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 {
+		msgs = append(msgs, fmt.Sprintf("owned by uid %d, not root: a spec runs code as root, so only root may be able to change it (chown root %s)", sys.Uid, path))
+	}
+	if perm := st.Mode().Perm(); perm&0o022 != 0 {
+		msgs = append(msgs, fmt.Sprintf("mode %04o is group- or world-writable: a spec runs code as root, so only root may be able to change it (chmod go-w %s)", perm, path))
+	}
+	if st.Size() > maxSpecSize {
+		msgs = append(msgs, fmt.Sprintf("larger than %d bytes", maxSpecSize))
+	}
+	if len(msgs) > 0 {
+		return nil, msgs
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSpecSize+1))
+	if err != nil {
+		return nil, []string{"cannot read spec: " + unwrapPathError(err).Error()}
+	}
+	if len(data) > maxSpecSize {
+		return nil, []string{fmt.Sprintf("larger than %d bytes", maxSpecSize)}
+	}
+	return data, nil
+}
+
+// unwrapPathError drops the *fs.PathError wrapper whose path the Error
+// already names.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Hash is "sha256:" + hex of sha256 over, for each path in order: path, NUL,
+// len(content) as decimal, NUL, content. nucleus-exec compares it with the
+// --hash the generator wrote.
+func Hash(paths []string) (string, error) {
+	srcs := make([]source, len(paths))
+	for i, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("hashing spec: %w", err)
+		}
+		srcs[i] = source{path: p, data: data}
+	}
+	return hashSources(srcs), nil
+}
+
+func hashSources(srcs []source) string {
+	h := sha256.New()
+	var nul = []byte{0}
+	for _, s := range srcs {
+		io.WriteString(h, s.path)
+		h.Write(nul)
+		io.WriteString(h, strconv.Itoa(len(s.data)))
+		h.Write(nul)
+		h.Write(s.data)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// node is one value of a parsed spec file, with where it was written. After
+// merging, a tree holds nodes from several files, each still naming its own.
+type node struct {
+	src  int // index into the sources
+	line int // 1-based; 0 = whole file
+	val  any // string, int64, float64, bool, a date/time, table or []*node
+}
+
+// table is a TOML table's keys.
+type table map[string]*node
+
+// decodeSources parses each source, merges them in order, and decodes the
+// result into a validated Spec. It is Load without the file system, so the
+// fuzz target and the tests exercise exactly the production path.
+func decodeSources(name string, srcs []source) (*Spec, ErrorList) {
+	d := &decoder{srcs: srcs}
+	var root *node
+	for i, src := range srcs {
+		n := d.parseSource(i, src)
+		if n == nil {
+			continue
+		}
+		if root == nil {
+			root = n
+		} else {
+			mergeTables(root, n, "")
+		}
+	}
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	s := d.decode(name, root)
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	return s, nil
+}
+
+// parseSource decodes one file into a node tree, reporting a syntax error
+// with the library's line.
+func (d *decoder) parseSource(idx int, src source) *node {
+	var raw map[string]any
+	if _, err := toml.Decode(string(src.data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			d.errs = append(d.errs, &Error{File: src.path, Line: max(pe.Position.Line, 0),
+				Key: dottedKeyName(pe.LastKey), Msg: "invalid TOML: " + oneLine(pe.Message)})
+		} else {
+			d.errs = append(d.errs, &Error{File: src.path, Msg: "invalid TOML: " + oneLine(err.Error())})
+		}
+		return nil
+	}
+	lines := keyLines(src.data)
+	return buildNode(raw, idx, lines, "", 0)
+}
+
+func buildNode(v any, src int, lines map[string]int, path string, line int) *node {
+	n := &node{src: src, line: line}
+	at := func(p string) int {
+		if l, ok := lines[p]; ok {
+			return l
+		}
+		return line
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		t := make(table, len(x))
+		for k, e := range x {
+			p := joinPath(path, k)
+			t[k] = buildNode(e, src, lines, p, at(p))
+		}
+		n.val = t
+	case []map[string]any:
+		a := make([]*node, len(x))
+		for i, e := range x {
+			p := indexPath(path, i)
+			a[i] = buildNode(e, src, lines, p, at(p))
+		}
+		n.val = a
+	case []any:
+		a := make([]*node, len(x))
+		for i, e := range x {
+			p := indexPath(path, i)
+			a[i] = buildNode(e, src, lines, p, at(p))
+		}
+		n.val = a
+	default:
+		n.val = x
+	}
+	return n
+}
+
+// probeKindKeys are the keys of [readiness] and [health] of which exactly
+// one may be set; a drop-in that sets one replaces the earlier choice.
+var probeKindKeys = []string{"exec", "tcp", "http", "notify"}
+
+// mergeTables merges src over dst: tables merge key by key, everything else
+// (scalars, arrays, arrays of tables) replaces.
+func mergeTables(dst, src *node, path string) {
+	dt, ok1 := dst.val.(table)
+	st, ok2 := src.val.(table)
+	if !ok1 || !ok2 {
+		*dst = *src
+		return
+	}
+	if path == "readiness" || path == "health" {
+		for _, k := range probeKindKeys {
+			if _, ok := st[k]; ok {
+				for _, k2 := range probeKindKeys {
+					delete(dt, k2)
+				}
+				break
+			}
+		}
+	}
+	for k, sv := range st {
+		if dv, ok := dt[k]; ok {
+			if _, ok := dv.val.(table); ok {
+				if _, ok := sv.val.(table); ok {
+					mergeTables(dv, sv, joinPath(path, k))
+					continue
+				}
+			}
+		}
+		dt[k] = sv
+	}
+}
+
+// dottedKeyName turns the library's "resources.memory" into the
+// "[resources] memory" form errors use.
+func dottedKeyName(k string) string {
+	if k == "" {
+		return ""
+	}
+	table, rest, ok := strings.Cut(k, ".")
+	if !ok {
+		if table == "mount" || table == "credential" {
+			return "[[" + table + "]]"
+		}
+		return k
+	}
+	if table == "mount" || table == "credential" {
+		return "[[" + table + "]] " + rest
+	}
+	return "[" + table + "] " + rest
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
+}
