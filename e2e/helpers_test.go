@@ -1,0 +1,192 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nucleus-containers/nucleus/internal/e2e/harness"
+)
+
+// Bounds for waits. They only cap how long a broken behaviour takes to
+// fail; nothing asserts on how long anything took.
+const (
+	shortWait = 20 * time.Second
+	longWait  = 60 * time.Second
+)
+
+// env is one booted instance with nucleus installed.
+type env struct {
+	t  *testing.T
+	in *harness.Instance
+}
+
+// setup boots an instance, writes the specs (name → TOML) to /etc/nucleus,
+// installs nucleus and runs daemon-reload.
+func setup(t *testing.T, opts harness.Options, specs map[string]string) *env {
+	t.Helper()
+	in := harness.Boot(t, opts)
+	e := &env{t: t, in: in}
+	for name, body := range specs {
+		if err := in.WriteSpec(name, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := in.InstallNucleus(bins); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			// What systemd saw, for whoever reads the failure.
+			out, _ := in.Exec("sh", "-c", "systemctl list-units --all --no-legend 'nucleus*' '*.service' | grep -v -e systemd- -e dbus; journalctl --no-pager -n 60 -u 'nucleus.slice' -u '*.service' | tail -60")
+			t.Logf("instance state at failure:\n%s", out)
+		}
+	})
+	return e
+}
+
+// sh runs a shell command inside and fails the test when it fails.
+func (e *env) sh(script string) string {
+	e.t.Helper()
+	out, err := e.in.Exec("sh", "-c", script)
+	if err != nil {
+		e.t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	return out
+}
+
+// systemctl runs systemctl inside; it returns the error instead of failing,
+// since some tests expect failures.
+func (e *env) systemctl(args ...string) (string, error) {
+	return e.in.Exec(append([]string{"systemctl"}, args...)...)
+}
+
+func (e *env) show(unit string, props ...string) harness.Props {
+	e.t.Helper()
+	p, err := e.in.Show(unit, props...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// waitFor waits for cond on the unit's state and fails the test on timeout.
+func (e *env) waitFor(unit string, what string, cond func(harness.Props) bool, timeout time.Duration) harness.Props {
+	e.t.Helper()
+	p, err := e.in.WaitFor(unit, cond, timeout)
+	if err != nil {
+		e.t.Fatalf("waiting for %s: %v\njournal:\n%s", what, err, e.journalText(unit))
+	}
+	return p
+}
+
+// waitJournal waits until the unit's journal has a message containing substr.
+func (e *env) waitJournal(unit, substr string) harness.JournalEntry {
+	e.t.Helper()
+	ent, err := e.in.WaitJournal(substr, shortWait, "-u", unit)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ent
+}
+
+func (e *env) journalText(unit string) string {
+	es, err := e.in.Journal(unit)
+	if err != nil {
+		return err.Error()
+	}
+	return strings.Join(harness.Messages(es), "\n")
+}
+
+// workloadOutput is what the unit's processes wrote to stdout/stderr (not
+// systemd's own messages about the unit).
+func (e *env) workloadOutput(unit string) []string {
+	e.t.Helper()
+	es, err := e.in.Journal(unit)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, ent := range es {
+		if ent.Fields["_TRANSPORT"] == "stdout" {
+			out = append(out, ent.Message)
+		}
+	}
+	return out
+}
+
+// waitNoProcesses waits until no process in the instance has marker in its
+// command line (the harness reads host /proc, so processes in the
+// container's own pid namespace count too).
+func (e *env) waitNoProcesses(marker string) {
+	e.t.Helper()
+	deadline := time.Now().Add(shortWait)
+	for {
+		ps, err := e.in.ProcessesMatching(marker)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(ps) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("processes left behind: %+v", ps)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitProcesses waits until some process has marker in its command line.
+func (e *env) waitProcesses(marker string) []harness.Process {
+	e.t.Helper()
+	deadline := time.Now().Add(shortWait)
+	for {
+		ps, err := e.in.ProcessesMatching(marker)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(ps) > 0 {
+			return ps
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no process with %q appeared", marker)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLines waits until the file inside has at least n lines.
+func (e *env) waitLines(path string, n int, timeout time.Duration) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out, _ := e.in.Exec("cat", path)
+		if strings.Count(out, "\n") >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s has fewer than %d lines after %s: %q", path, n, timeout, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func active(p harness.Props) bool { return p["ActiveState"] == "active" }
+
+func contains(lines []string, substr string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+// python returns a TOML command array running a python3 script; marker is
+// passed as argv[1] so that the workload's processes can be found by it.
+func python(script, marker string) string {
+	return fmt.Sprintf("command = [\"/usr/bin/python3\", \"-u\", \"-c\", '''\n%s''', %q]", script, marker)
+}
