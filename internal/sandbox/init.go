@@ -1,0 +1,379 @@
+package sandbox
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stage markers: the re-executed binary recognises its role from argv[0],
+// so nothing leaks into the workload's environment.
+const (
+	stageInit = "nucleus:init"
+	stageExec = "nucleus:exec"
+	planEnv   = "_NUCLEUS_PLAN"
+	initCtlFD = 3 // init's end of the control socketpair
+)
+
+// probeOutputCap bounds what an exec probe returns.
+const probeOutputCap = 4096
+
+// forwardedSignals are passed from init to the workload. A pid namespace's
+// init only receives signals from outside when it handles them, which
+// these Notify calls arrange.
+var forwardedSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
+	syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// MaybeInit returns at once unless this process is a re-executed sandbox
+// stage; in that role it never returns. Call it first thing in main (and in
+// TestMain of tests that start containers).
+func MaybeInit() {
+	if len(os.Args) == 0 {
+		return
+	}
+	switch os.Args[0] {
+	case stageInit:
+		os.Exit(runInit())
+	case stageExec:
+		runtime.LockOSThread() // identity syscalls below are per-thread
+		os.Exit(runExecStage())
+	}
+}
+
+// message is one control datagram between the supervisor and init.
+type message struct {
+	T    string   `json:"t"` // started | error | log | exec | cancel | signal | result
+	ID   uint64   `json:"id,omitempty"`
+	Pid  int      `json:"pid,omitempty"`
+	Code int      `json:"code,omitempty"`
+	Msg  string   `json:"msg,omitempty"`
+	Argv []string `json:"argv,omitempty"`
+	Sig  int      `json:"sig,omitempty"`
+	Out  []byte   `json:"out,omitempty"`
+}
+
+// initProc is the state of the container's init.
+type initProc struct {
+	plan    *plan
+	ctl     *os.File
+	sendMu  sync.Mutex
+	profile *os.File // seccomp profile opened before pivot_root
+
+	mu      sync.Mutex
+	waiters map[int]chan int // pid -> its exit status, for our own children
+	probes  map[uint64]int   // probe id -> pid, for cancel
+}
+
+func (in *initProc) send(m message) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	in.sendMu.Lock()
+	defer in.sendMu.Unlock()
+	_, _ = in.ctl.Write(b)
+}
+
+func (in *initProc) log(format string, args ...any) {
+	in.send(message{T: "log", Msg: fmt.Sprintf(format, args...)})
+}
+
+// runInit is PID 1 of the container: it builds the filesystem, starts the
+// workload through the exec stage, then reaps, forwards signals and runs
+// probes until the workload exits, and exits with its status.
+func runInit() int {
+	// No process of the container may reach the host binary through
+	// /proc/1/exe (CVE-2019-5736).
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	// Orphans are ours to reap even without a pid namespace.
+	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	in := &initProc{ctl: os.NewFile(initCtlFD, "ctl"), waiters: map[int]chan int{}, probes: map[uint64]int{}}
+	fail := func(err error) int {
+		in.send(message{T: "error", Msg: err.Error()})
+		return exitSetup
+	}
+	var p plan
+	if err := json.Unmarshal([]byte(os.Getenv(planEnv)), &p); err != nil {
+		return fail(fmt.Errorf("sandbox init: plan: %w", err))
+	}
+	os.Unsetenv(planEnv)
+	in.plan = &p
+	if p.Exec.Seccomp.ProfilePath != "" && p.Exec.Seccomp.Mode == "profile" {
+		f, err := os.Open(p.Exec.Seccomp.ProfilePath)
+		if err != nil {
+			return fail(fmt.Errorf("seccomp profile: %w", err))
+		}
+		in.profile = f
+	}
+	if err := setupFilesystem(&p, in.log); err != nil {
+		return fail(fmt.Errorf("filesystem: %w", err))
+	}
+	if p.Hostname != "" {
+		if err := unix.Sethostname([]byte(p.Hostname)); err != nil {
+			return fail(fmt.Errorf("hostname %q: %w", p.Hostname, err))
+		}
+	}
+	if p.NewNet {
+		if err := loopbackUp(); err != nil {
+			return fail(fmt.Errorf("network: loopback: %w", err))
+		}
+	}
+	if err := resolveIdentity(&p.Exec); err != nil {
+		return fail(err)
+	}
+	return in.run()
+}
+
+func (in *initProc) run() int {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD}, forwardedSignals...)...)
+
+	ep := in.plan.Exec
+	ep.Workload = true
+	pid, pidfd, statusR, err := in.spawn(&ep, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
+	if err != nil {
+		in.send(message{T: "error", Msg: fmt.Sprintf("start exec stage: %v", err)})
+		return exitSetup
+	}
+	defer unix.Close(pidfd)
+	done := in.wait(pid)
+	var startErr statusLine
+	for _, l := range readStatus(statusR) {
+		if l.Log != "" {
+			in.log("%s", l.Log)
+		}
+		if l.Err != "" {
+			startErr = l
+		}
+	}
+	if startErr.Err != "" {
+		if startErr.Code == exitSetup {
+			in.send(message{T: "error", Msg: startErr.Err})
+			return exitSetup
+		}
+		// Not found / not executable: a workload status, not a setup error.
+		in.send(message{T: "started", Code: startErr.Code, Msg: startErr.Err})
+	} else {
+		in.send(message{T: "started", Pid: pid})
+	}
+
+	ctl := make(chan message, 16)
+	go in.readControl(ctl)
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGCHLD {
+				in.reap()
+				continue
+			}
+			_ = unix.PidfdSendSignal(pidfd, s.(syscall.Signal), nil, 0)
+		case status := <-done:
+			if !in.plan.PidNS {
+				// Without a pid namespace nothing kills the rest for us:
+				// take the workload's session (it is its leader) with it.
+				_ = unix.Kill(-pid, unix.SIGKILL)
+			}
+			return status
+		case m, ok := <-ctl:
+			if !ok {
+				ctl = nil // supervisor gone; PDEATHSIG ends us
+				continue
+			}
+			switch m.T {
+			case "exec":
+				go in.probe(m)
+			case "cancel":
+				in.mu.Lock()
+				ppid, ok := in.probes[m.ID]
+				in.mu.Unlock()
+				if ok {
+					_ = unix.Kill(-ppid, unix.SIGKILL)
+				}
+			case "signal":
+				_ = unix.PidfdSendSignal(pidfd, unix.Signal(m.Sig), nil, 0)
+			}
+		}
+	}
+}
+
+func (in *initProc) readControl(out chan<- message) {
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := in.ctl.Read(buf)
+		if err != nil || n == 0 {
+			close(out)
+			return
+		}
+		var m message
+		if json.Unmarshal(buf[:n], &m) == nil {
+			out <- m
+		}
+	}
+}
+
+// spawn starts the exec stage for ep with the given stdio. The fork and the
+// registration of the pid happen under in.mu so that the reaper never sees
+// an exit it cannot attribute.
+func (in *initProc) spawn(ep *execPlan, stdio [3]*os.File) (pid, pidfd int, statusR *os.File, err error) {
+	data, err := json.Marshal(ep)
+	if err != nil {
+		return 0, -1, nil, err
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return 0, -1, nil, err
+	}
+	defer statusW.Close()
+	files := []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), statusW.Fd()}
+	if in.profile != nil {
+		files = append(files, in.profile.Fd())
+	}
+	pidfd = -1
+	attr := &syscall.ProcAttr{
+		Env:   []string{planEnv + "=" + string(data)},
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
+	}
+	in.mu.Lock()
+	pid, err = syscall.ForkExec("/proc/self/exe", []string{stageExec}, attr)
+	if err == nil {
+		in.waiters[pid] = make(chan int, 1)
+	}
+	in.mu.Unlock()
+	if err != nil {
+		statusR.Close()
+		return 0, -1, nil, err
+	}
+	return pid, pidfd, statusR, nil
+}
+
+// wait returns the channel that receives pid's exit status.
+func (in *initProc) wait(pid int) <-chan int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.waiters[pid]
+}
+
+// reap collects every exited child: our own (delivered to their waiter)
+// and orphans re-parented to us (discarded).
+func (in *initProc) reap() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+		if ch, ok := in.waiters[pid]; ok {
+			ch <- exitStatus(ws)
+			delete(in.waiters, pid)
+		}
+	}
+}
+
+func exitStatus(ws unix.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return 255
+}
+
+// readStatus reads the exec stage's status lines until EOF (exec'd or dead).
+func readStatus(r *os.File) []statusLine {
+	defer r.Close()
+	var out []statusLine
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var l statusLine
+		if json.Unmarshal(sc.Bytes(), &l) == nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// probe runs one exec probe with the workload's identity and restrictions
+// and answers with its status and (capped) output.
+func (in *initProc) probe(m message) {
+	reply := message{T: "result", ID: m.ID}
+	defer func() { in.send(reply) }()
+	if len(m.Argv) == 0 {
+		reply.Code, reply.Msg = exitNotFound, "empty probe command"
+		return
+	}
+	devnull, err := os.Open("/dev/null")
+	if err != nil {
+		reply.Code, reply.Msg = exitSetup, err.Error()
+		return
+	}
+	defer devnull.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		reply.Code, reply.Msg = exitSetup, err.Error()
+		return
+	}
+	defer outR.Close()
+	ep := in.plan.Exec
+	ep.Argv = m.Argv
+	ep.Workload = false
+	pid, pidfd, statusR, err := in.spawn(&ep, [3]*os.File{devnull, outW, outW})
+	outW.Close()
+	if err != nil {
+		reply.Code, reply.Msg = exitSetup, err.Error()
+		return
+	}
+	unix.Close(pidfd)
+	done := in.wait(pid)
+	in.mu.Lock()
+	in.probes[m.ID] = pid
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		delete(in.probes, m.ID)
+		in.mu.Unlock()
+	}()
+	go readStatus(statusR)
+
+	outc := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(outR, probeOutputCap))
+		_, _ = io.Copy(io.Discard, outR) // keep the writer from blocking
+		outc <- b
+	}()
+	reply.Code = <-done
+	// The probe's session may have left children holding the pipe open.
+	_ = unix.Kill(-pid, unix.SIGKILL)
+	_ = outR.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	reply.Out = <-outc
+}
+
+// loopbackUp sets IFF_UP on lo in the new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}

@@ -1,0 +1,349 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nucleus-containers/nucleus/internal/spec"
+)
+
+// Options are the supervisor's settings for one container.
+type Options struct {
+	// NotifySocket is the host path of a unix datagram socket, bind-mounted
+	// at /run/nucleus/notify inside; NOTIFY_SOCKET is set for the workload
+	// only then. "" = none.
+	NotifySocket string
+	// Stdin, Stdout, Stderr of the workload; nil = the supervisor's own.
+	Stdin, Stdout, Stderr *os.File
+	// Log receives setup diagnostics (one line each, no newline). May be nil.
+	Log func(format string, args ...any)
+}
+
+// Container is a started sandbox. Its methods are safe for concurrent use.
+type Container struct {
+	cmd     *exec.Cmd
+	ctl     *os.File
+	hostNet bool
+	log     func(format string, args ...any)
+
+	netnsOnce sync.Once
+	netns     *os.File
+	netnsErr  error
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan message
+	exited  bool
+
+	// startCode is 126/127 when the command could not be executed; Wait
+	// then returns it.
+	startCode int
+	done      chan struct{}
+	status    int
+	waitErr   error
+}
+
+// Start builds the sandbox for s and starts its workload. It returns once
+// the workload has been exec'd, or with an error naming what failed (the
+// caller exits 125); on error nothing is left mounted or running. A
+// command that is not found or not executable is not an error: Start
+// succeeds and Wait reports 127 or 126, the shell's statuses, after the
+// reason has gone to opts.Log.
+func Start(s *spec.Spec, opts Options) (*Container, error) {
+	logf := opts.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	p, err := newPlan(s, opts)
+	if err != nil {
+		return nil, err
+	}
+	if p.Exec.Seccomp.Mode == string(spec.SeccompUnconfined) {
+		logf("seccomp: unconfined (isolation.seccomp = \"unconfined\"): the workload runs without a syscall filter")
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: encode plan: %w", err)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: control socket: %w", err)
+	}
+	ours := os.NewFile(uintptr(fds[0]), "nucleus-ctl")
+	theirs := os.NewFile(uintptr(fds[1]), "nucleus-ctl-init")
+	defer theirs.Close()
+
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{stageInit},
+		Env:        []string{planEnv + "=" + string(data)},
+		Stdin:      orDefault(opts.Stdin, os.Stdin),
+		Stdout:     orDefault(opts.Stdout, os.Stdout),
+		Stderr:     orDefault(opts.Stderr, os.Stderr),
+		ExtraFiles: []*os.File{theirs},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: p.Cloneflags,
+			// If nucleus-exec dies, init dies, and with it the pid namespace.
+			Pdeathsig: syscall.SIGKILL,
+			// Own process group: a terminal's ^C reaches the supervisor,
+			// which forwards it once, instead of every process at once.
+			Setpgid: true,
+		},
+	}
+	if p.UserNS {
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: p.HostUIDBase, Size: userNSSize}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: p.HostUIDBase, Size: userNSSize}}
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	if err := cmd.Start(); err != nil {
+		ours.Close()
+		return nil, fmt.Errorf("sandbox: start init (namespaces %s): %w", describeFlags(p.Cloneflags), err)
+	}
+	theirs.Close()
+	c := &Container{cmd: cmd, ctl: ours, hostNet: !p.NewNet, log: logf, pending: map[uint64]chan message{}, done: make(chan struct{})}
+
+	started := make(chan message, 1)
+	go c.readControl(started)
+	go c.waitInit()
+
+	m, ok := <-started
+	switch {
+	case !ok:
+		<-c.done
+		return nil, fmt.Errorf("sandbox: init exited with status %d before starting the workload", c.status)
+	case m.T == "error":
+		<-c.done
+		return nil, fmt.Errorf("sandbox: %s", m.Msg)
+	}
+	if m.Code != 0 {
+		c.startCode = m.Code
+		logf("%s", m.Msg)
+	}
+	return c, nil
+}
+
+func orDefault(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+func describeFlags(f uintptr) string {
+	names := []struct {
+		flag uintptr
+		name string
+	}{{syscall.CLONE_NEWNS, "mount"}, {syscall.CLONE_NEWPID, "pid"}, {syscall.CLONE_NEWIPC, "ipc"},
+		{syscall.CLONE_NEWUTS, "uts"}, {syscall.CLONE_NEWNET, "net"}, {syscall.CLONE_NEWCGROUP, "cgroup"},
+		{syscall.CLONE_NEWUSER, "user"}}
+	var out []string
+	for _, n := range names {
+		if f&n.flag != 0 {
+			out = append(out, n.name)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// readControl dispatches init's messages: the first "started"/"error" to
+// Start, "log" to the log, "result" to the waiting Exec.
+func (c *Container) readControl(started chan<- message) {
+	buf := make([]byte, 1<<16)
+	first := true
+	defer func() {
+		if first {
+			close(started)
+		}
+	}()
+	for {
+		n, err := c.ctl.Read(buf)
+		if err != nil || n == 0 {
+			return
+		}
+		var m message
+		if json.Unmarshal(buf[:n], &m) != nil {
+			continue
+		}
+		switch m.T {
+		case "started", "error":
+			if first {
+				first = false
+				started <- m
+			}
+		case "log":
+			c.log("%s", m.Msg)
+		case "result":
+			c.mu.Lock()
+			ch := c.pending[m.ID]
+			delete(c.pending, m.ID)
+			c.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		}
+	}
+}
+
+// waitInit collects init's exit. When the pid namespace's init is gone,
+// the kernel has already killed and reaped everything else in it.
+func (c *Container) waitInit() {
+	err := c.cmd.Wait()
+	status := 0
+	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+		switch {
+		case ws.Exited():
+			status = ws.ExitStatus()
+		case ws.Signaled():
+			status = 128 + int(ws.Signal())
+		}
+	} else if err != nil {
+		c.waitErr = fmt.Errorf("sandbox: wait for init: %w", err)
+	}
+	if c.startCode != 0 && status == c.startCode {
+		status = c.startCode
+	}
+	c.mu.Lock()
+	c.status = status
+	c.exited = true
+	for id, ch := range c.pending {
+		ch <- message{T: "result", ID: id, Code: -1, Msg: "container exited"}
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+	c.ctl.Close()
+	close(c.done)
+}
+
+// Pid is the host PID of the container's init.
+func (c *Container) Pid() int { return c.cmd.Process.Pid }
+
+// Wait returns the workload's exit status (128+signal when killed) once
+// everything inside the container is gone.
+func (c *Container) Wait() (int, error) {
+	<-c.done
+	return c.status, c.waitErr
+}
+
+// Kill sends SIGKILL to init: the pid namespace, and everything in it, dies.
+func (c *Container) Kill() error {
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("sandbox: kill init: %w", err)
+	}
+	return nil
+}
+
+// Signal delivers sig to the workload. The usual stop and control signals
+// go to init through its pidfd (os.Process uses one) and init forwards them
+// through the workload's pidfd; others travel as a control message.
+func (c *Container) Signal(sig syscall.Signal) error {
+	if sig == syscall.SIGKILL {
+		return c.Kill()
+	}
+	for _, f := range forwardedSignals {
+		if f == sig {
+			if err := c.cmd.Process.Signal(sig); err != nil {
+				return fmt.Errorf("sandbox: signal %v: %w", sig, err)
+			}
+			return nil
+		}
+	}
+	b, _ := json.Marshal(message{T: "signal", Sig: int(sig)})
+	if _, err := c.ctl.Write(b); err != nil {
+		return fmt.Errorf("sandbox: signal %v: %w", sig, err)
+	}
+	return nil
+}
+
+// Exec runs argv inside the container with the workload's identity,
+// capabilities, seccomp filter and Landlock rules, and returns its exit
+// status and its combined stdout and stderr (at most 4 KiB). When ctx ends
+// first the process (and its session) is killed and ctx.Err() returned.
+func (c *Container) Exec(ctx context.Context, argv []string) (int, []byte, error) {
+	c.mu.Lock()
+	if c.exited {
+		c.mu.Unlock()
+		return -1, nil, errors.New("sandbox: exec: container has exited")
+	}
+	c.nextID++
+	id := c.nextID
+	ch := make(chan message, 1)
+	c.pending[id] = ch
+	c.mu.Unlock()
+	b, err := json.Marshal(message{T: "exec", ID: id, Argv: argv})
+	if err == nil {
+		_, err = c.ctl.Write(b)
+	}
+	if err != nil {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return -1, nil, fmt.Errorf("sandbox: exec: %w", err)
+	}
+	var res message
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		b, _ := json.Marshal(message{T: "cancel", ID: id})
+		_, _ = c.ctl.Write(b)
+		res = <-ch
+		return res.Code, res.Out, ctx.Err()
+	}
+	if res.Code < 0 {
+		return -1, res.Out, fmt.Errorf("sandbox: exec: %s", res.Msg)
+	}
+	return res.Code, res.Out, nil
+}
+
+// Dial connects from inside the container's network namespace (for
+// network = "host", from the host's, which is the same).
+func (c *Container) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	// No Happy Eyeballs: its parallel attempts would run on other threads,
+	// outside the namespace.
+	d := net.Dialer{FallbackDelay: -1}
+	if c.hostNet {
+		return d.DialContext(ctx, network, addr)
+	}
+	c.netnsOnce.Do(func() {
+		c.netns, c.netnsErr = os.Open(fmt.Sprintf("/proc/%d/ns/net", c.Pid()))
+	})
+	if c.netnsErr != nil {
+		return nil, fmt.Errorf("sandbox: dial: container network namespace: %w", c.netnsErr)
+	}
+	// The socket is created on a locked thread switched into the
+	// container's netns (setns of a net namespace is per-thread and fine
+	// in Go, unlike a mount namespace); it stays in that namespace after
+	// the thread switches back.
+	runtime.LockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("sandbox: dial: own network namespace: %w", err)
+	}
+	defer self.Close()
+	if err := unix.Setns(int(c.netns.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("sandbox: dial: setns: %w", err)
+	}
+	conn, dialErr := d.DialContext(ctx, network, addr)
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		// Leave the thread locked: the runtime discards it when this
+		// goroutine ends instead of reusing a thread in the wrong netns.
+		if conn != nil {
+			conn.Close()
+		}
+		return nil, fmt.Errorf("sandbox: dial: setns back: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return conn, dialErr
+}
