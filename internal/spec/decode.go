@@ -71,6 +71,7 @@ type tbl struct {
 	d    *decoder
 	n    *node
 	name string
+	bad  bool // present but not a table (already reported)
 }
 
 func (d *decoder) add(n *node, key, msg string) {
@@ -98,11 +99,13 @@ func keyName(k string) string {
 	return k
 }
 
+// key names key k of this table for errors; k is already in written form
+// (keyName applied by callers that pass user-supplied keys).
 func (t *tbl) key(k string) string {
 	if t.name == "" {
-		return keyName(k)
+		return k
 	}
-	return t.name + " " + keyName(k)
+	return t.name + " " + k
 }
 
 func (t *tbl) keys() table {
@@ -146,7 +149,7 @@ func typeName(v any) string {
 func (t *tbl) checkKeys(allowed []string) {
 	for k, n := range t.keys() {
 		if !contains(allowed, k) {
-			t.errf(n, k, "unknown key%s", didYouMean(k, allowed))
+			t.errf(n, keyName(k), "unknown key%s", didYouMean(k, allowed))
 		}
 	}
 }
@@ -169,6 +172,7 @@ func (t *tbl) sub(k string) *tbl {
 	}
 	if _, ok := n.val.(table); !ok {
 		t.errf(n, k, "must be a table ([%s]), not %s", k, typeName(n.val))
+		st.bad = true
 		return st
 	}
 	st.n = n
@@ -268,13 +272,16 @@ func (t *tbl) list(k string) ([]*node, *node, bool) {
 	return arr, n, true
 }
 
-// strList returns the array of strings at k, with each element's node.
+// strList returns the valid strings of the array at k, each with its node
+// (invalid elements are reported and left out; ok says whether there were
+// any).
 func (t *tbl) strList(k string) ([]string, []*node, *node, bool) {
 	arr, n, ok := t.list(k)
 	if !ok {
 		return nil, nil, n, false
 	}
 	out := make([]string, 0, len(arr))
+	elems := make([]*node, 0, len(arr))
 	for i, e := range arr {
 		s, isStr := e.val.(string)
 		if !isStr {
@@ -284,21 +291,23 @@ func (t *tbl) strList(k string) ([]string, []*node, *node, bool) {
 		}
 		if !t.checkString(e, k, s) {
 			ok = false
+			continue
 		}
 		out = append(out, s)
+		elems = append(elems, e)
 	}
-	return out, arr, n, ok
+	return out, elems, n, ok
 }
 
 // duration parses the duration string at k; positive additionally refuses 0.
 func (t *tbl) duration(k string, positive bool) (time.Duration, *node, bool) {
-	s, n, ok := t.str(k)
-	if !ok {
-		if n != nil {
-			if _, isInt := n.val.(int64); isInt {
-				t.errf(n, k, `write durations as strings with a unit, e.g. "10s"`)
-			}
-		}
+	n := t.get(k)
+	if n == nil {
+		return 0, nil, false
+	}
+	s, isStr := n.val.(string)
+	if !isStr {
+		t.errf(n, k, `must be a duration string with a unit, e.g. "10s", not %s`, typeName(n.val))
 		return 0, n, false
 	}
 	d, err := parseDuration(s)
@@ -400,15 +409,21 @@ func (t *tbl) portList(k string) []uint16 {
 // clean path or a bare name looked up in PATH.
 func (t *tbl) command(k string) ([]string, bool) {
 	argv, elems, n, ok := t.strList(k)
-	if n == nil || !ok {
+	if n == nil {
 		return nil, false
 	}
-	if len(argv) == 0 {
+	arr, isArr := n.val.([]*node)
+	if !isArr {
+		return nil, false
+	}
+	if len(arr) == 0 {
 		t.errf(n, k, "must not be empty: the first element is the program to run")
 		return nil, false
 	}
-	prog := argv[0]
-	switch {
+	if len(elems) == 0 || elems[0] != arr[0] {
+		return nil, false // the program is not a valid string; reported
+	}
+	switch prog := argv[0]; {
 	case prog == "":
 		t.errf(elems[0], k, "the program (element 1) must not be empty")
 		return nil, false
@@ -418,7 +433,7 @@ func (t *tbl) command(k string) ([]string, bool) {
 			return nil, false
 		}
 	}
-	return argv, true
+	return argv, ok
 }
 
 // decode turns the merged tree into a validated Spec with defaults.
@@ -433,7 +448,7 @@ func (d *decoder) decode(name string, root *node) *Spec {
 		case table:
 			d.add(n, "["+keyName(k)+"]", "unknown table"+didYouMean(k, topKeys))
 		default:
-			top.errf(n, k, "unknown key%s", didYouMean(k, topKeys))
+			top.errf(n, keyName(k), "unknown key%s", didYouMean(k, topKeys))
 		}
 	}
 	if desc, _, ok := top.str("description"); ok {
@@ -445,7 +460,7 @@ func (d *decoder) decode(name string, root *node) *Spec {
 	d.decodeRestart(s, top.sub("restart"))
 	d.decodeResources(s, top.sub("resources"))
 	iso := top.sub("isolation")
-	nsNode, roNode := d.decodeIsolation(s, iso)
+	nsNode, roNode, nsBad := d.decodeIsolation(s, iso)
 	d.decodeMounts(s, top)
 	d.decodeLandlock(s, top.sub("landlock"))
 	net := top.sub("network")
@@ -460,13 +475,13 @@ func (d *decoder) decode(name string, root *node) *Spec {
 	d.decodeCredentials(s, top)
 	d.decodeUnit(s, top.sub("unit"))
 
-	d.crossCheck(s, iso, nsNode, roNode, netModeNode, exec, hostNode)
+	d.crossCheck(s, iso, nsNode, roNode, netModeNode, exec, hostNode, nsBad)
 	return s
 }
 
 func (d *decoder) decodeExec(s *Spec, t *tbl) (hostNode *node) {
 	t.checkKeys(execKeys)
-	if t.get("command") == nil {
+	if t.get("command") == nil && !t.bad {
 		if t.n == nil {
 			d.add(nil, "[exec] command", `missing: every spec needs [exec] command = ["/path/to/program", "arg", ...]`)
 		} else {
@@ -609,7 +624,7 @@ func (d *decoder) decodeResources(s *Spec, t *tbl) {
 	}
 }
 
-func (d *decoder) decodeIsolation(s *Spec, t *tbl) (nsNode, roNode *node) {
+func (d *decoder) decodeIsolation(s *Spec, t *tbl) (nsNode, roNode *node, nsBad bool) {
 	t.checkKeys(isolationKeys)
 	iso := &s.Isolation
 	iso.Explicit = map[string]bool{}
@@ -633,16 +648,27 @@ func (d *decoder) decodeIsolation(s *Spec, t *tbl) (nsNode, roNode *node) {
 	if v, n, ok := t.boolean("read_only"); ok {
 		iso.ReadOnly, roNode = v, n
 	}
-	if names, elems, n, _ := t.strList("namespaces"); n != nil {
-		nsNode = n
+	if names, elems, n, listOK := t.strList("namespaces"); n != nil {
+		// Cross-checks on a list with errors in it would only add noise.
+		if listOK {
+			nsNode = n
+		} else {
+			nsBad = true
+		}
 		iso.Namespaces = make([]Namespace, 0, len(names))
 		seen := map[string]bool{}
 		for i, ns := range names {
 			switch {
 			case !contains(namespaceNames, ns):
-				t.errf(elems[i], "namespaces", "unknown namespace %s: one of %s%s", quote(ns), strings.Join(namespaceNames, ", "), didYouMean(ns, namespaceNames))
+				hint := didYouMean(ns, namespaceNames)
+				if ns == "user" {
+					hint = ` (a user namespace is user_namespace = "auto")`
+				}
+				t.errf(elems[i], "namespaces", "unknown namespace %s: one of %s%s", quote(ns), strings.Join(namespaceNames, ", "), hint)
+				nsNode, nsBad = nil, true
 			case seen[ns]:
 				t.errf(elems[i], "namespaces", "%s is listed twice", quote(ns))
+				nsNode, nsBad = nil, true
 			default:
 				seen[ns] = true
 				iso.Namespaces = append(iso.Namespaces, Namespace(ns))
@@ -701,7 +727,7 @@ func (d *decoder) decodeIsolation(s *Spec, t *tbl) (nsNode, roNode *node) {
 			iso.SeccompAllow = append(iso.SeccompAllow, c)
 		}
 	}
-	return nsNode, roNode
+	return nsNode, roNode, nsBad
 }
 
 func (d *decoder) decodeMounts(s *Spec, top *tbl) {
@@ -992,16 +1018,19 @@ func (d *decoder) decodeUnit(s *Spec, t *tbl) {
 //   - [[mount]], [[credential]], rootfs and read_only = true need "mount";
 //   - a hostname needs "uts": without it the host's hostname would change.
 //     Without "uts", Exec.Hostname is "" (not set).
-func (d *decoder) crossCheck(s *Spec, iso *tbl, nsNode, roNode, netModeNode *node, exec *tbl, hostNode *node) {
+func (d *decoder) crossCheck(s *Spec, iso *tbl, nsNode, roNode, netModeNode *node, exec *tbl, hostNode *node, nsBad bool) {
 	i := &s.Isolation
-	if nsNode == nil {
+	switch {
+	case nsBad:
+		// namespaces has errors of its own; checks against it would be noise.
+	case nsNode == nil:
 		for _, ns := range DefaultNamespaces {
 			if ns == NSNet && s.Network.Mode == NetworkHost {
 				continue
 			}
 			i.Namespaces = append(i.Namespaces, ns)
 		}
-	} else {
+	default:
 		if i.HasNamespace(NSPid) && !i.HasNamespace(NSMount) {
 			iso.errf(nsNode, "namespaces", `"pid" needs "mount": the container's /proc can only be mounted in its own mount namespace`)
 		}

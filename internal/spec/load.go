@@ -301,8 +301,11 @@ func dottedKeyName(k string) string {
 	}
 	table, rest, ok := strings.Cut(k, ".")
 	if !ok {
-		if table == "mount" || table == "credential" {
+		switch {
+		case table == "mount" || table == "credential":
 			return "[[" + table + "]]"
+		case contains(topKeys, table) && table != "description":
+			return "[" + table + "]"
 		}
 		return k
 	}
