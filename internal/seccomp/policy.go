@@ -1,0 +1,322 @@
+package seccomp
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// maxInstructions is BPF_MAXINSNS: the kernel rejects longer programs.
+const maxInstructions = 4096
+
+// auditArchX86_64 is AUDIT_ARCH_X86_64, the only architecture a filter
+// matches syscalls for; every other one (i386 via int 0x80, x32) is killed.
+const auditArchX86_64 = 0xc000003e
+
+// Kernel return values (SECCOMP_RET_*). errno values go in the low 16 bits
+// of SECCOMP_RET_ERRNO.
+const (
+	retKillProcess = uint32(unix.SECCOMP_RET_KILL_PROCESS)
+	retKillThread  = uint32(unix.SECCOMP_RET_KILL_THREAD)
+	retTrap        = uint32(unix.SECCOMP_RET_TRAP)
+	retErrno       = uint32(unix.SECCOMP_RET_ERRNO)
+	retLog         = uint32(unix.SECCOMP_RET_LOG)
+	retAllow       = uint32(unix.SECCOMP_RET_ALLOW)
+)
+
+func errnoRet(e unix.Errno) uint32 { return retErrno | uint32(e)&unix.SECCOMP_RET_DATA }
+
+// x32SyscallBit marks x32-ABI syscall numbers, which share
+// AUDIT_ARCH_X86_64 with the native ABI.
+const x32SyscallBit = 0x40000000
+
+// Offsets in struct seccomp_data (little-endian x86_64).
+const (
+	offNr   = 0
+	offArch = 4
+	offArgs = 16
+)
+
+// op is a comparison of one 64-bit syscall argument with a value.
+type op uint8
+
+const (
+	opEqual op = iota
+	opNotEqual
+	opGreater
+	opGreaterEqual
+	opLess
+	opLessEqual
+	opAnyBits  // arg & value != 0
+	opNoneBits // arg & value == 0
+)
+
+var opSymbols = [...]string{
+	opEqual: "==", opNotEqual: "!=", opGreater: ">", opGreaterEqual: ">=", opLess: "<",
+	opLessEqual: "<=", opAnyBits: "has any of", opNoneBits: "has none of",
+}
+
+// cond compares argument arg (0..5) with val; all 64 bits take part.
+type cond struct {
+	arg uint32
+	op  op
+	val uint64
+}
+
+// policy is the filter before assembly: a default action and rule groups
+// evaluated in order, the first matching group deciding.
+type policy struct {
+	source        string // what the policy was made from, for errors and rendering
+	defaultAction uint32
+	flags         uint     // SECCOMP_FILTER_FLAG_* for seccomp(2)
+	flagNames     []string // the same, as written, for rendering
+	otherArches   []string // architectures a profile listed besides x86_64 (all killed)
+	skipped       []string // profile names that exist only on other architectures
+	groups        []group
+}
+
+// group is one action and the syscalls that take it: when one of a rule's
+// argument condition sets matches (rules, tried first), or unconditionally
+// (names).
+type group struct {
+	action uint32
+	rules  []argRule
+	names  []string
+}
+
+// argRule matches syscall name when all conditions of any one set hold.
+type argRule struct {
+	name  string
+	anyOf [][]cond
+}
+
+// The program is assembled here rather than by
+// github.com/elastic/go-seccomp-bpf at run time: that library's syscall
+// tables cost 0.5-1 ms of package initialisation in every nucleus-exec
+// start (measured with GODEBUG=inittrace=1), more than the whole filter is
+// worth. Its x86_64 table is copied into zsyscalls.go by a test, and
+// TestAssemblerMatchesLibrary runs both assemblers' programs on the same
+// inputs in a BPF interpreter.
+//
+// The layout keeps every jump short (BPF conditional jumps reach at most
+// 255 instructions ahead):
+//
+//	preamble           kill foreign architectures and x32
+//	per rule and set:  ld nr; jne NR → next; conditions (fail → next); ret ACTION
+//	per name:          jne NR → +1; ret ACTION
+//	ret DEFAULT
+//
+// The kernel (5.11+) caches the verdict for every syscall whose path
+// through the program reads no argument, so unconditionally allowed calls
+// cost one bitmap lookup, not a walk of the list.
+
+// insn is an instruction of a block under construction; a jump may target
+// the end of the block ("fail": the next block).
+type insn struct {
+	ins                 bpf.Instruction
+	trueFail, falseFail bool
+}
+
+// instructions assembles p.
+func (p *policy) instructions() ([]bpf.Instruction, error) {
+	prog := []bpf.Instruction{
+		// Foreign architectures (i386 via int 0x80, anything else) die:
+		// their syscall numbers mean different calls, so no rule applies.
+		bpf.LoadAbsolute{Off: offArch, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: auditArchX86_64, SkipTrue: 1},
+		bpf.RetConstant{Val: retKillProcess},
+		// x32 shares the arch value; its numbers carry __X32_SYSCALL_BIT.
+		// nr == -1 is not x32: ptrace and seccomp use it to skip a call,
+		// and it gets the default action like any other unknown number.
+		bpf.LoadAbsolute{Off: offNr, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32SyscallBit, SkipFalse: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0xffffffff, SkipTrue: 1},
+		bpf.RetConstant{Val: retKillProcess},
+	}
+	for _, g := range p.groups {
+		for _, r := range g.rules {
+			nr, ok := syscallNumber(r.name)
+			if !ok {
+				return nil, fmt.Errorf("assemble %s: unknown syscall %q", p.source, r.name)
+			}
+			for _, set := range r.anyOf {
+				block, err := condBlock(nr, set, g.action)
+				if err != nil {
+					return nil, fmt.Errorf("assemble %s: %s: %w", p.source, r.name, err)
+				}
+				prog = append(prog, block...)
+			}
+		}
+		if len(g.names) > 0 {
+			prog = append(prog, bpf.LoadAbsolute{Off: offNr, Size: 4})
+		}
+		for _, n := range g.names {
+			nr, ok := syscallNumber(n)
+			if !ok {
+				return nil, fmt.Errorf("assemble %s: unknown syscall %q", p.source, n)
+			}
+			prog = append(prog,
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1},
+				bpf.RetConstant{Val: g.action})
+		}
+	}
+	prog = append(prog, bpf.RetConstant{Val: p.defaultAction})
+	if len(prog) > maxInstructions {
+		return nil, fmt.Errorf("assemble %s: %d BPF instructions, the kernel allows %d", p.source, len(prog), maxInstructions)
+	}
+	return prog, nil
+}
+
+// condBlock is "if nr matches and every condition holds, return action";
+// otherwise control falls through to the instruction after the block.
+func condBlock(nr uint32, set []cond, action uint32) ([]bpf.Instruction, error) {
+	b := []insn{
+		{ins: bpf.LoadAbsolute{Off: offNr, Size: 4}},
+		{ins: bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr}, falseFail: true},
+	}
+	for _, c := range set {
+		if c.arg > 5 {
+			return nil, fmt.Errorf("argument %d: syscalls have arguments 0 to 5", c.arg)
+		}
+		lo := bpf.LoadAbsolute{Off: offArgs + 8*c.arg, Size: 4}
+		hi := bpf.LoadAbsolute{Off: offArgs + 8*c.arg + 4, Size: 4}
+		vlo, vhi := uint32(c.val), uint32(c.val>>32)
+		jump := func(cond bpf.JumpTest, val uint32, skipTrue, skipFalse uint8, trueFail, falseFail bool) insn {
+			return insn{ins: bpf.JumpIf{Cond: cond, Val: val, SkipTrue: skipTrue, SkipFalse: skipFalse}, trueFail: trueFail, falseFail: falseFail}
+		}
+		switch c.op {
+		case opEqual: // hi == vhi && lo == vlo
+			b = append(b, insn{ins: hi}, jump(bpf.JumpEqual, vhi, 0, 0, false, true),
+				insn{ins: lo}, jump(bpf.JumpEqual, vlo, 0, 0, false, true))
+		case opNotEqual: // hi != vhi || lo != vlo
+			b = append(b, insn{ins: hi}, jump(bpf.JumpEqual, vhi, 0, 2, false, false),
+				insn{ins: lo}, jump(bpf.JumpEqual, vlo, 0, 0, true, false))
+		case opGreater, opGreaterEqual: // hi > vhi || (hi == vhi && lo >(=) vlo)
+			loTest := bpf.JumpGreaterThan
+			if c.op == opGreaterEqual {
+				loTest = bpf.JumpGreaterOrEqual
+			}
+			b = append(b, insn{ins: hi}, jump(bpf.JumpGreaterThan, vhi, 3, 0, false, false),
+				jump(bpf.JumpEqual, vhi, 0, 0, false, true),
+				insn{ins: lo}, jump(loTest, vlo, 0, 0, false, true))
+		case opLess, opLessEqual: // hi < vhi || (hi == vhi && lo <(=) vlo)
+			loFail := bpf.JumpGreaterOrEqual // lo >= vlo fails "<"
+			if c.op == opLessEqual {
+				loFail = bpf.JumpGreaterThan
+			}
+			b = append(b, insn{ins: hi}, jump(bpf.JumpGreaterOrEqual, vhi, 0, 3, false, false),
+				jump(bpf.JumpEqual, vhi, 0, 0, false, true),
+				insn{ins: lo}, jump(loFail, vlo, 0, 0, true, false))
+		case opAnyBits: // hi & vhi != 0 || lo & vlo != 0
+			b = append(b, insn{ins: hi}, jump(bpf.JumpBitsSet, vhi, 2, 0, false, false),
+				insn{ins: lo}, jump(bpf.JumpBitsSet, vlo, 0, 0, false, true))
+		case opNoneBits: // hi & vhi == 0 && lo & vlo == 0
+			b = append(b, insn{ins: hi}, jump(bpf.JumpBitsSet, vhi, 0, 0, true, false),
+				insn{ins: lo}, jump(bpf.JumpBitsSet, vlo, 0, 0, true, false))
+		default:
+			return nil, fmt.Errorf("unknown comparison %d", c.op)
+		}
+	}
+	b = append(b, insn{ins: bpf.RetConstant{Val: action}})
+
+	out := make([]bpf.Instruction, len(b))
+	for i, in := range b {
+		if j, ok := in.ins.(bpf.JumpIf); ok {
+			fail := len(b) - i - 1
+			if fail > 255 {
+				return nil, fmt.Errorf("%d conditions are too many for one rule", len(set))
+			}
+			if in.trueFail {
+				j.SkipTrue = uint8(fail)
+			}
+			if in.falseFail {
+				j.SkipFalse = uint8(fail)
+			}
+			in.ins = j
+		}
+		out[i] = in.ins
+	}
+	return out, nil
+}
+
+// filter assembles p into an installable Filter.
+func (p *policy) filter() (*Filter, error) {
+	ins, err := p.instructions()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := bpf.Assemble(ins)
+	if err != nil {
+		return nil, fmt.Errorf("assemble %s: %w", p.source, err)
+	}
+	f := &Filter{prog: make([]unix.SockFilter, len(raw)), flags: p.flags}
+	for i, r := range raw {
+		f.prog[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	return f, nil
+}
+
+// actionString renders a SECCOMP_RET_* value the way OCI profiles spell
+// them, with the errno name for SCMP_ACT_ERRNO.
+func actionString(a uint32) string {
+	switch a & unix.SECCOMP_RET_ACTION_FULL {
+	case retKillProcess:
+		return "kill_process"
+	case retKillThread:
+		return "kill_thread"
+	case retTrap:
+		return "trap"
+	case retLog:
+		return "log"
+	case retAllow:
+		return "allow"
+	case retErrno:
+		e := unix.Errno(a & unix.SECCOMP_RET_DATA)
+		if name := unix.ErrnoName(e); name != "" {
+			return "errno(" + name + ")"
+		}
+		return fmt.Sprintf("errno(%d)", uint32(e))
+	}
+	return fmt.Sprintf("0x%08x", a)
+}
+
+// String renders p for humans and golden files: one line per group or rule,
+// in evaluation order.
+func (p *policy) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "source: %s\n", p.source)
+	fmt.Fprintf(&b, "default: %s\n", actionString(p.defaultAction))
+	b.WriteString("arch: x86_64 only; other architectures and x32 are killed")
+	if len(p.otherArches) > 0 {
+		fmt.Fprintf(&b, " (profile also listed: %s)", strings.Join(p.otherArches, " "))
+	}
+	b.WriteString("\n")
+	if len(p.flagNames) > 0 {
+		fmt.Fprintf(&b, "flags: %s\n", strings.Join(p.flagNames, " "))
+	}
+	if len(p.skipped) > 0 {
+		fmt.Fprintf(&b, "skipped (not x86_64 syscalls): %s\n", strings.Join(p.skipped, " "))
+	}
+	for _, g := range p.groups {
+		for _, r := range g.rules {
+			var sets []string
+			for _, set := range r.anyOf {
+				var conds []string
+				for _, c := range set {
+					conds = append(conds, fmt.Sprintf("arg%d %s %#x", c.arg, opSymbols[c.op], c.val))
+				}
+				sets = append(sets, "("+strings.Join(conds, " && ")+")")
+			}
+			fmt.Fprintf(&b, "%s: %s if %s\n", actionString(g.action), r.name, strings.Join(sets, " || "))
+		}
+		if len(g.names) > 0 {
+			names := append([]string(nil), g.names...)
+			sort.Strings(names)
+			fmt.Fprintf(&b, "%s: %s\n", actionString(g.action), strings.Join(names, " "))
+		}
+	}
+	return b.String()
+}
