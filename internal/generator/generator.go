@@ -77,8 +77,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	var specDirs stringList
 	fs.Var(&specDirs, "spec-dir", "read specs from `DIR` instead of the spec directories (repeatable, highest precedence first)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: nucleus-generator [-v] normal-dir [early-dir late-dir]
+	usage := func(w io.Writer) {
+		fmt.Fprint(w, `Usage: nucleus-generator [-v] normal-dir [early-dir late-dir]
        nucleus-generator --dry-run [-v] [--spec-dir DIR ...] [normal-dir]
        nucleus-generator --help | --version
 
@@ -86,17 +86,20 @@ A systemd generator: turns nucleus container specs (nucleus.toml(5)) from
 `+strings.Join(spec.DefaultDirs, ", ")+` into NAME.service units.
 
 `)
+		fs.SetOutput(w)
 		fs.PrintDefaults()
-		fmt.Fprint(fs.Output(), `
+		fmt.Fprint(w, `
 Environment: NUCLEUS_SPEC_DIRS, NUCLEUS_UNIT_DIRS, NUCLEUS_EXEC_PATH (see nucleus-generator(8)).
 `)
 	}
+	// flag would print the usage itself, to stderr even for --help.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
+			usage(stdout)
 			return 0
 		}
+		fmt.Fprintln(stderr, "see nucleus-generator --help")
 		return 2
 	}
 	if *showVersion {
