@@ -63,6 +63,19 @@ type decoder struct {
 	// error.
 	mountTargets, credTargets []*node
 	mountNames, credNames     []string
+	// whole is set while reporting errors that depend on the spec as a
+	// whole (a missing key, rules across tables). They go to wholeErrs,
+	// which are dropped when some file could not be parsed: without that
+	// file's keys they may be wrong.
+	whole     bool
+	wholeErrs ErrorList
+}
+
+// asWhole runs report with errors marked as depending on the whole spec.
+func (d *decoder) asWhole(report func()) {
+	d.whole = true
+	defer func() { d.whole = false }()
+	report()
 }
 
 // tbl is one table being decoded: its node (nil when the table is absent)
@@ -80,6 +93,10 @@ func (d *decoder) add(n *node, key, msg string) {
 		e.File, e.Line = d.srcs[n.src].path, n.line
 	} else if len(d.srcs) > 0 {
 		e.File = d.srcs[0].path
+	}
+	if d.whole {
+		d.wholeErrs = append(d.wholeErrs, e)
+		return
 	}
 	d.errs = append(d.errs, e)
 }
@@ -475,18 +492,20 @@ func (d *decoder) decode(name string, root *node) *Spec {
 	d.decodeCredentials(s, top)
 	d.decodeUnit(s, top.sub("unit"))
 
-	d.crossCheck(s, iso, nsNode, roNode, netModeNode, exec, hostNode, nsBad)
+	d.asWhole(func() { d.crossCheck(s, iso, nsNode, roNode, netModeNode, exec, hostNode, nsBad) })
 	return s
 }
 
 func (d *decoder) decodeExec(s *Spec, t *tbl) (hostNode *node) {
 	t.checkKeys(execKeys)
 	if t.get("command") == nil && !t.bad {
-		if t.n == nil {
-			d.add(nil, "[exec] command", `missing: every spec needs [exec] command = ["/path/to/program", "arg", ...]`)
-		} else {
-			t.errf(nil, "command", `missing: the program to run and its arguments, e.g. ["/path/to/program", "arg"]`)
-		}
+		d.asWhole(func() {
+			if t.n == nil {
+				d.add(nil, "[exec] command", `missing: every spec needs [exec] command = ["/path/to/program", "arg", ...]`)
+			} else {
+				t.errf(nil, "command", `missing: the program to run and its arguments, e.g. ["/path/to/program", "arg"]`)
+			}
+		})
 	} else if argv, ok := t.command("command"); ok {
 		s.Exec.Command = argv
 	}
@@ -587,7 +606,9 @@ func (d *decoder) decodeResources(s *Spec, t *tbl) {
 		r.MemoryHigh, highNode = v, n
 	}
 	if memNode != nil && highNode != nil && r.MemoryHigh > r.Memory {
-		t.errf(highNode, "memory_high", "must not be larger than memory (%d > %d bytes)", r.MemoryHigh, r.Memory)
+		d.asWhole(func() {
+			t.errf(highNode, "memory_high", "must not be larger than memory (%d > %d bytes)", r.MemoryHigh, r.Memory)
+		})
 	}
 	if n := t.get("cpus"); n != nil {
 		var v float64
@@ -712,7 +733,9 @@ func (d *decoder) decodeIsolation(s *Spec, t *tbl) (nsNode, roNode *node, nsBad 
 	}
 	if calls, elems, n, _ := t.strList("seccomp_allow"); calls != nil {
 		if iso.Seccomp != SeccompDefault {
-			t.errf(n, "seccomp_allow", `only applies with seccomp = "default" (it extends the default allowlist)`)
+			d.asWhole(func() {
+				t.errf(n, "seccomp_allow", `only applies with seccomp = "default" (it extends the default allowlist)`)
+			})
 		}
 		iso.SeccompAllow = make([]string, 0, len(calls))
 		for i, c := range calls {
@@ -826,7 +849,7 @@ func (t *tbl) probe(kinds []string) (Probe, bool) {
 		oneOf = "exec, tcp, http, notify = true"
 	}
 	if len(set) == 0 {
-		t.tableErr("needs exactly one of %s", oneOf)
+		t.d.asWhole(func() { t.tableErr("needs exactly one of %s", oneOf) })
 		return p, false
 	}
 	for _, k := range set[1:] {

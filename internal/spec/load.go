@@ -182,9 +182,11 @@ type table map[string]*node
 func decodeSources(name string, srcs []source) (*Spec, ErrorList) {
 	d := &decoder{srcs: srcs}
 	var root *node
+	parseFailed := false
 	for i, src := range srcs {
 		n := d.parseSource(i, src)
 		if n == nil {
+			parseFailed = true
 			continue
 		}
 		if root == nil {
@@ -193,10 +195,15 @@ func decodeSources(name string, srcs []source) (*Spec, ErrorList) {
 			mergeTables(root, n, "")
 		}
 	}
-	if len(d.errs) > 0 {
+	if root == nil {
 		return nil, d.errs
 	}
+	// Decode what did parse, so every file's errors are reported at once;
+	// errors about the spec as a whole are kept only when nothing is missing.
 	s := d.decode(name, root)
+	if !parseFailed {
+		d.errs = append(d.errs, d.wholeErrs...)
+	}
 	if len(d.errs) > 0 {
 		return nil, d.errs
 	}
