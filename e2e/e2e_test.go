@@ -261,6 +261,7 @@ wanted_by = []
 
 	for _, p := range probes {
 		t.Run(p.name, func(t *testing.T) {
+			e := e.with(t)
 			// One command inside: start, then connect right away. The network
 			// mode is host, so the port is in the instance's own namespace.
 			out, err := e.in.Exec("sh", "-c", `systemctl start "$1" && python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5).close(); print("port answers")' "$2"`,
@@ -275,6 +276,7 @@ wanted_by = []
 	}
 
 	t.Run("never-ready", func(t *testing.T) {
+		e := e.with(t)
 		_, err := e.systemctl("start", "never-ready")
 		if err == nil {
 			t.Fatalf("start of a never-ready unit succeeded: %s", e.show("never-ready.service"))
@@ -418,6 +420,7 @@ wanted_by = []
 `,
 	})
 	t.Run("stop_signal", func(t *testing.T) {
+		e := e.with(t)
 		if _, err := e.systemctl("start", "polite"); err != nil {
 			t.Fatal(err)
 		}
@@ -434,6 +437,7 @@ wanted_by = []
 		e.waitNoProcesses("e2e-polite")
 	})
 	t.Run("stop_timeout", func(t *testing.T) {
+		e := e.with(t)
 		if _, err := e.systemctl("start", "stubborn"); err != nil {
 			t.Fatal(err)
 		}
@@ -498,6 +502,7 @@ wanted_by = []
 `,
 	})
 	t.Run("memory", func(t *testing.T) {
+		e := e.with(t)
 		if p := e.show("hog.service", "MemoryMax"); p["MemoryMax"] != strconv.Itoa(32<<20) {
 			t.Errorf("MemoryMax = %q", p["MemoryMax"])
 		}
@@ -515,6 +520,7 @@ wanted_by = []
 		e.waitNoProcesses("e2e-hog")
 	})
 	t.Run("tasks", func(t *testing.T) {
+		e := e.with(t)
 		if p := e.show("forker.service", "TasksMax"); p["TasksMax"] != "32" {
 			t.Errorf("TasksMax = %q", p["TasksMax"])
 		}
@@ -598,6 +604,7 @@ wanted_by = []
 	must(t, e.in.WriteFile("/root/byhand.toml", []byte(workload("e2e-byhand")), 0o644))
 
 	t.Run("unit", func(t *testing.T) {
+		e := e.with(t)
 		if _, err := e.systemctl("start", "victim"); err != nil {
 			t.Fatal(err)
 		}
@@ -608,6 +615,7 @@ wanted_by = []
 		e.waitNoProcesses("e2e-victim")
 	})
 	t.Run("by hand, KillMode=process", func(t *testing.T) {
+		e := e.with(t)
 		if _, err := e.systemctl("is-active", "byhand"); err == nil {
 			t.Fatal("byhand already active")
 		}

@@ -41,12 +41,17 @@ func setup(t *testing.T, opts harness.Options, specs map[string]string) *env {
 	t.Cleanup(func() {
 		if t.Failed() {
 			// What systemd saw, for whoever reads the failure.
-			out, _ := in.Exec("sh", "-c", "systemctl list-units --all --no-legend 'nucleus*' '*.service' | grep -v -e systemd- -e dbus; journalctl --no-pager -n 60 -u 'nucleus.slice' -u '*.service' | tail -60")
+			out, _ := in.Exec("sh", "-c", `for u in /run/systemd/generator/*.service /run/systemd/transient/*.service; do
+	[ -e "$u" ] && systemctl status --no-pager -n 30 "${u##*/}"; done`)
 			t.Logf("instance state at failure:\n%s", out)
 		}
 	})
 	return e
 }
+
+// with returns e for a subtest: failures are reported (and FailNow called)
+// on t.
+func (e *env) with(t *testing.T) *env { return &env{t: t, in: e.in} }
 
 // sh runs a shell command inside and fails the test when it fails.
 func (e *env) sh(script string) string {
