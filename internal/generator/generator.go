@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
@@ -137,9 +138,8 @@ Environment: NUCLEUS_SPEC_DIRS, NUCLEUS_UNIT_DIRS, NUCLEUS_EXEC_PATH (see nucleu
 		if v := os.Getenv(KmsgEnv); v != "" {
 			kmsg = v
 		}
-		var closer io.Closer
-		cfg.Log, closer = openLog(kmsg, stderr, *verbose)
-		defer closer.Close()
+		cfg.Log = openLog(kmsg, stderr, *verbose)
+		defer cfg.Log.Close()
 	}
 	if Run(cfg) > 0 {
 		return 1
@@ -182,6 +182,9 @@ func Run(cfg Config) int {
 	})
 
 	if !cfg.DryRun && len(results) > 0 {
+		// Units are world-readable like every unit systemd ships, whatever
+		// umask the generator inherited.
+		defer syscall.Umask(syscall.Umask(0o022))
 		if err := os.MkdirAll(cfg.NormalDir, 0o755); err != nil {
 			log.errorf("cannot create output directory: %v", err)
 			return failed + len(results)
@@ -344,16 +347,16 @@ func install(dir string, r *result) error {
 }
 
 func writeFileAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+".*")
+	// A fixed temporary name per process is enough (names are unique within
+	// a run, PIDs between overlapping runs) and cheaper than CreateTemp's
+	// random retries. Mode 0644 is exact because Run sets the umask.
+	tmp := filepath.Join(dir, "."+name+"."+strconv.Itoa(os.Getpid())+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o644)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
 	_, werr := f.Write(data)
-	// CreateTemp makes the file 0600; units are world-readable like every
-	// unit systemd ships.
-	cerr := f.Chmod(0o644)
-	if err := errors.Join(werr, cerr, f.Close()); err != nil {
+	if err := errors.Join(werr, f.Close()); err != nil {
 		os.Remove(tmp)
 		return err
 	}
@@ -364,17 +367,24 @@ func writeFileAtomic(dir, name string, data []byte) error {
 	return nil
 }
 
+// symlinkAtomic makes dir/name a link to target. Creating a symlink is
+// atomic by itself; only replacing an existing one (an overlapping or
+// repeated run) goes through a temporary link and rename.
 func symlinkAtomic(target, dir, name string) error {
-	tmp := filepath.Join(dir, "."+name+"."+strconv.Itoa(os.Getpid())+".tmp")
-	err := os.Symlink(target, tmp)
-	if errors.Is(err, os.ErrExist) { // left over from a killed run with our PID
-		os.Remove(tmp)
-		err = os.Symlink(target, tmp)
-	}
-	if err != nil {
+	final := filepath.Join(dir, name)
+	err := os.Symlink(target, final)
+	if !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+	if cur, rerr := os.Readlink(final); rerr == nil && cur == target {
+		return nil
+	}
+	tmp := filepath.Join(dir, "."+name+"."+strconv.Itoa(os.Getpid())+".tmp")
+	os.Remove(tmp) // left over from a killed run with our PID
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
 		return err
 	}

@@ -28,21 +28,46 @@ type logger struct {
 	kmsg    bool
 	prefix  string
 	verbose bool
+
+	// kmsgPath is opened at the first record: a run with nothing to say
+	// (the common case at boot) never touches the kernel log.
+	kmsgPath string
+	stderr   io.Writer
+	file     *os.File
 }
 
-// openLog opens the kernel log device for writing, or falls back to
-// stderr when it cannot (tests, containers, unprivileged runs).
-func openLog(kmsgPath string, stderr io.Writer, verbose bool) (*logger, io.Closer) {
-	if kmsgPath != "" {
-		if f, err := os.OpenFile(kmsgPath, os.O_WRONLY|os.O_APPEND, 0); err == nil {
-			return &logger{w: f, kmsg: true, prefix: "nucleus-generator[" + strconv.Itoa(os.Getpid()) + "]: ", verbose: verbose}, f
-		}
-	}
-	return stderrLog(stderr, verbose), io.NopCloser(nil)
+// openLog returns a logger for the kernel log device at kmsgPath, falling
+// back to stderr when it cannot be opened for writing (tests, containers,
+// unprivileged runs). Close releases the device.
+func openLog(kmsgPath string, stderr io.Writer, verbose bool) *logger {
+	return &logger{kmsgPath: kmsgPath, stderr: stderr, verbose: verbose}
 }
 
 func stderrLog(w io.Writer, verbose bool) *logger {
 	return &logger{w: w, prefix: "nucleus-generator: ", verbose: verbose}
+}
+
+// Close closes the kernel log device if it was opened.
+func (l *logger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file != nil {
+		return l.file.Close()
+	}
+	return nil
+}
+
+// target picks the writer at the first record; l.mu is held.
+func (l *logger) target() {
+	if l.w != nil {
+		return
+	}
+	if f, err := os.OpenFile(l.kmsgPath, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		l.w, l.file, l.kmsg = f, f, true
+		l.prefix = "nucleus-generator[" + strconv.Itoa(os.Getpid()) + "]: "
+		return
+	}
+	l.w, l.prefix = l.stderr, "nucleus-generator: "
 }
 
 func (l *logger) log(pri int, format string, args ...any) {
@@ -52,6 +77,7 @@ func (l *logger) log(pri int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.target()
 	// A message with newlines (a joined error) becomes several records,
 	// so that each line keeps its priority and identifier.
 	for _, line := range strings.Split(msg, "\n") {
