@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,6 +64,11 @@ type Options struct {
 	// kernel log (generators) can be read back with `journalctl -b` inside.
 	// Lines written there also land in the host's kernel log.
 	Kmsg bool
+
+	// dieWithParent kills the instance when the calling process dies
+	// (crash, test timeout) instead of leaving it running: Boot sets it.
+	// Its cgroups and run dir stay behind for `sdharness stop all`.
+	dieWithParent bool
 }
 
 func (o Options) withDefaults() Options {
@@ -117,8 +123,11 @@ func (in *Instance) Mode() CgroupMode { return in.st.Mode }
 
 // Boot starts an instance for a test: it fails the test (with the console
 // log) when systemd does not boot, and registers a cleanup that stops it.
+// Should the test process die without cleaning up, the instance dies with
+// it.
 func Boot(t testing.TB, opts Options) *Instance {
 	t.Helper()
+	opts.dieWithParent = true
 	in, err := Start(opts)
 	if err != nil {
 		t.Fatalf("harness: boot: %v", err)
@@ -223,12 +232,28 @@ exec unshare --fork --kill-child --pid --mount --uts --ipc --net --cgroup /bin/b
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	in.done = make(chan struct{})
+	started := make(chan error, 1)
+	go func() {
+		defer close(in.done)
+		if opts.dieWithParent {
+			// The parent-death signal fires when the thread that forked
+			// exits, so that thread stays locked to this goroutine, which
+			// lives until unshare is reaped.
+			runtime.LockOSThread()
+			cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		}
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			_ = cmd.Wait()
+		}
+	}()
+	if err := <-started; err != nil {
+		in.done = nil
 		return fail(fmt.Errorf("start unshare: %w", err))
 	}
 	in.st.UnsharePID = cmd.Process.Pid
-	in.done = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(in.done) }()
 	if in.st.UnshareStart, err = startTime(in.st.UnsharePID); err != nil {
 		return fail(fmt.Errorf("unshare vanished: %w: %s", err, in.logs()))
 	}

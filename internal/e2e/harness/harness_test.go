@@ -331,3 +331,51 @@ func must2[T any](v T, err error) T {
 	}
 	return v
 }
+
+// An instance booted by a test dies with the test process, even when the
+// process exits without running its cleanups (a crash, a test timeout).
+func TestInstanceDiesWithTestProcess(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperBootAndExit$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "NUCLEUS_E2E_HELPER_STATE="+dir)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	var pid int
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "instance-pid="); ok {
+			pid, _ = strconv.Atoi(v)
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("helper printed no PID:\n%s", out)
+	}
+	in, err := Attach(dir, pid)
+	must(t, err)
+	deadline := time.Now().Add(20 * time.Second)
+	for in.unshareAlive() {
+		if time.Now().After(deadline) {
+			_ = in.Stop()
+			t.Fatal("the instance outlived the process that booted it")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// What stays behind (empty cgroups, the run dir) is removed by a Stop.
+	must(t, in.Stop())
+	if _, err := os.Stat(in.RunDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("run dir left: %v", err)
+	}
+}
+
+// TestHelperBootAndExit is the child of TestInstanceDiesWithTestProcess;
+// it does nothing unless that test runs it.
+func TestHelperBootAndExit(t *testing.T) {
+	dir := os.Getenv("NUCLEUS_E2E_HELPER_STATE")
+	if dir == "" {
+		return
+	}
+	in := Boot(t, Options{StateDir: dir})
+	fmt.Printf("instance-pid=%d\n", in.PID())
+	os.Exit(0) // no cleanup: as if the process had crashed
+}
