@@ -146,7 +146,15 @@ func TestProgramMatchesPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vm, err := bpf.NewVM(prog)
+			raw := make([]bpf.RawInstruction, len(prog))
+			for i, in := range prog {
+				raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+			}
+			ins, ok := bpf.Disassemble(raw)
+			if !ok {
+				t.Fatal("program contains an instruction golang.org/x/net/bpf does not know")
+			}
+			vm, err := bpf.NewVM(ins)
 			if err != nil {
 				t.Fatal(err)
 			}

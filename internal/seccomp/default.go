@@ -2,7 +2,6 @@ package seccomp
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -195,8 +194,6 @@ func defaultPolicy(extra []string) (*policy, error) {
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("seccomp: %s", strings.Join(bad, "; "))
 	}
-	sort.Strings(allow)
-
 	eq := func(arg uint32, v uint64) cond {
 		return cond{arg: arg, op: opEqual, val: v}
 	}

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,29 +112,47 @@ type argRule struct {
 // through the program reads no argument, so unconditionally allowed calls
 // cost one bitmap lookup, not a walk of the list.
 
-// insn is an instruction of a block under construction; a jump may target
-// the end of the block ("fail": the next block).
-type insn struct {
-	ins                 bpf.Instruction
-	trueFail, falseFail bool
+// Classic BPF opcodes used by the assembler.
+const (
+	ldAbsW = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+	jeqK   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+	jgtK   = unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K
+	jgeK   = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
+	jsetK  = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
+	retK   = unix.BPF_RET | unix.BPF_K
+)
+
+func load(off uint32) unix.SockFilter { return unix.SockFilter{Code: ldAbsW, K: off} }
+func ret(v uint32) unix.SockFilter    { return unix.SockFilter{Code: retK, K: v} }
+func jump(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
+	return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
 }
 
-// instructions assembles p.
-func (p *policy) instructions() ([]bpf.Instruction, error) {
-	prog := []bpf.Instruction{
+// failJump is a placeholder jump offset meaning "to the end of the block"
+// (the next block); condBlock patches it. Real offsets inside a block are
+// small, so 0xff never collides with one.
+const failJump = 0xff
+
+// instructions assembles p. It writes the program directly as
+// sock_filter structs: going through golang.org/x/net/bpf's Instruction
+// interface cost more than the rest of the assembly.
+func (p *policy) instructions() ([]unix.SockFilter, error) {
+	prog := make([]unix.SockFilter, 0, 1024)
+	prog = append(prog,
 		// Foreign architectures (i386 via int 0x80, anything else) die:
 		// their syscall numbers mean different calls, so no rule applies.
-		bpf.LoadAbsolute{Off: offArch, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: auditArchX86_64, SkipTrue: 1},
-		bpf.RetConstant{Val: retKillProcess},
+		load(offArch),
+		jump(jeqK, auditArchX86_64, 1, 0),
+		ret(retKillProcess),
 		// x32 shares the arch value; its numbers carry __X32_SYSCALL_BIT.
 		// nr == -1 is not x32: ptrace and seccomp use it to skip a call,
 		// and it gets the default action like any other unknown number.
-		bpf.LoadAbsolute{Off: offNr, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32SyscallBit, SkipFalse: 2},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0xffffffff, SkipTrue: 1},
-		bpf.RetConstant{Val: retKillProcess},
-	}
+		load(offNr),
+		jump(jgeK, x32SyscallBit, 0, 2),
+		jump(jeqK, 0xffffffff, 1, 0),
+		ret(retKillProcess),
+	)
+	var err error
 	for _, g := range p.groups {
 		for _, r := range g.rules {
 			nr, ok := syscallNumber(r.name)
@@ -143,120 +160,94 @@ func (p *policy) instructions() ([]bpf.Instruction, error) {
 				return nil, fmt.Errorf("assemble %s: unknown syscall %q", p.source, r.name)
 			}
 			for _, set := range r.anyOf {
-				block, err := condBlock(nr, set, g.action)
-				if err != nil {
+				if prog, err = appendCondBlock(prog, nr, set, g.action); err != nil {
 					return nil, fmt.Errorf("assemble %s: %s: %w", p.source, r.name, err)
 				}
-				prog = append(prog, block...)
 			}
 		}
 		if len(g.names) > 0 {
-			prog = append(prog, bpf.LoadAbsolute{Off: offNr, Size: 4})
+			prog = append(prog, load(offNr))
 		}
 		for _, n := range g.names {
 			nr, ok := syscallNumber(n)
 			if !ok {
 				return nil, fmt.Errorf("assemble %s: unknown syscall %q", p.source, n)
 			}
-			prog = append(prog,
-				bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1},
-				bpf.RetConstant{Val: g.action})
+			prog = append(prog, jump(jeqK, nr, 0, 1), ret(g.action))
 		}
 	}
-	prog = append(prog, bpf.RetConstant{Val: p.defaultAction})
+	prog = append(prog, ret(p.defaultAction))
 	if len(prog) > maxInstructions {
 		return nil, fmt.Errorf("assemble %s: %d BPF instructions, the kernel allows %d", p.source, len(prog), maxInstructions)
 	}
 	return prog, nil
 }
 
-// condBlock is "if nr matches and every condition holds, return action";
-// otherwise control falls through to the instruction after the block.
-func condBlock(nr uint32, set []cond, action uint32) ([]bpf.Instruction, error) {
-	b := []insn{
-		{ins: bpf.LoadAbsolute{Off: offNr, Size: 4}},
-		{ins: bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr}, falseFail: true},
-	}
+// appendCondBlock appends "if nr matches and every condition holds, return
+// action"; otherwise control falls through to the instruction after the
+// block. Every jump stays inside the block, so none is ever too long.
+func appendCondBlock(prog []unix.SockFilter, nr uint32, set []cond, action uint32) ([]unix.SockFilter, error) {
+	start := len(prog)
+	prog = append(prog, load(offNr), jump(jeqK, nr, 0, failJump))
 	for _, c := range set {
 		if c.arg > 5 {
 			return nil, fmt.Errorf("argument %d: syscalls have arguments 0 to 5", c.arg)
 		}
-		lo := bpf.LoadAbsolute{Off: offArgs + 8*c.arg, Size: 4}
-		hi := bpf.LoadAbsolute{Off: offArgs + 8*c.arg + 4, Size: 4}
+		lo, hi := load(offArgs+8*c.arg), load(offArgs+8*c.arg+4)
 		vlo, vhi := uint32(c.val), uint32(c.val>>32)
-		jump := func(cond bpf.JumpTest, val uint32, skipTrue, skipFalse uint8, trueFail, falseFail bool) insn {
-			return insn{ins: bpf.JumpIf{Cond: cond, Val: val, SkipTrue: skipTrue, SkipFalse: skipFalse}, trueFail: trueFail, falseFail: falseFail}
-		}
 		switch c.op {
 		case opEqual: // hi == vhi && lo == vlo
-			b = append(b, insn{ins: hi}, jump(bpf.JumpEqual, vhi, 0, 0, false, true),
-				insn{ins: lo}, jump(bpf.JumpEqual, vlo, 0, 0, false, true))
+			prog = append(prog, hi, jump(jeqK, vhi, 0, failJump), lo, jump(jeqK, vlo, 0, failJump))
 		case opNotEqual: // hi != vhi || lo != vlo
-			b = append(b, insn{ins: hi}, jump(bpf.JumpEqual, vhi, 0, 2, false, false),
-				insn{ins: lo}, jump(bpf.JumpEqual, vlo, 0, 0, true, false))
+			prog = append(prog, hi, jump(jeqK, vhi, 0, 2), lo, jump(jeqK, vlo, failJump, 0))
 		case opGreater, opGreaterEqual: // hi > vhi || (hi == vhi && lo >(=) vlo)
-			loTest := bpf.JumpGreaterThan
+			loTest := uint16(jgtK)
 			if c.op == opGreaterEqual {
-				loTest = bpf.JumpGreaterOrEqual
+				loTest = jgeK
 			}
-			b = append(b, insn{ins: hi}, jump(bpf.JumpGreaterThan, vhi, 3, 0, false, false),
-				jump(bpf.JumpEqual, vhi, 0, 0, false, true),
-				insn{ins: lo}, jump(loTest, vlo, 0, 0, false, true))
+			prog = append(prog, hi, jump(jgtK, vhi, 3, 0), jump(jeqK, vhi, 0, failJump), lo, jump(loTest, vlo, 0, failJump))
 		case opLess, opLessEqual: // hi < vhi || (hi == vhi && lo <(=) vlo)
-			loFail := bpf.JumpGreaterOrEqual // lo >= vlo fails "<"
+			loFail := uint16(jgeK) // lo >= vlo fails "<"
 			if c.op == opLessEqual {
-				loFail = bpf.JumpGreaterThan
+				loFail = jgtK
 			}
-			b = append(b, insn{ins: hi}, jump(bpf.JumpGreaterOrEqual, vhi, 0, 3, false, false),
-				jump(bpf.JumpEqual, vhi, 0, 0, false, true),
-				insn{ins: lo}, jump(loFail, vlo, 0, 0, true, false))
+			prog = append(prog, hi, jump(jgeK, vhi, 0, 3), jump(jeqK, vhi, 0, failJump), lo, jump(loFail, vlo, failJump, 0))
 		case opAnyBits: // hi & vhi != 0 || lo & vlo != 0
-			b = append(b, insn{ins: hi}, jump(bpf.JumpBitsSet, vhi, 2, 0, false, false),
-				insn{ins: lo}, jump(bpf.JumpBitsSet, vlo, 0, 0, false, true))
+			prog = append(prog, hi, jump(jsetK, vhi, 2, 0), lo, jump(jsetK, vlo, 0, failJump))
 		case opNoneBits: // hi & vhi == 0 && lo & vlo == 0
-			b = append(b, insn{ins: hi}, jump(bpf.JumpBitsSet, vhi, 0, 0, true, false),
-				insn{ins: lo}, jump(bpf.JumpBitsSet, vlo, 0, 0, true, false))
+			prog = append(prog, hi, jump(jsetK, vhi, failJump, 0), lo, jump(jsetK, vlo, failJump, 0))
 		default:
 			return nil, fmt.Errorf("unknown comparison %d", c.op)
 		}
 	}
-	b = append(b, insn{ins: bpf.RetConstant{Val: action}})
-
-	out := make([]bpf.Instruction, len(b))
-	for i, in := range b {
-		if j, ok := in.ins.(bpf.JumpIf); ok {
-			fail := len(b) - i - 1
-			if fail > 255 {
-				return nil, fmt.Errorf("%d conditions are too many for one rule", len(set))
-			}
-			if in.trueFail {
-				j.SkipTrue = uint8(fail)
-			}
-			if in.falseFail {
-				j.SkipFalse = uint8(fail)
-			}
-			in.ins = j
-		}
-		out[i] = in.ins
+	prog = append(prog, ret(action))
+	end := len(prog)
+	if end-start > 255 {
+		return nil, fmt.Errorf("%d conditions are too many for one rule", len(set))
 	}
-	return out, nil
+	for i := start; i < end; i++ {
+		in := &prog[i]
+		if in.Code&0x07 != unix.BPF_JMP {
+			continue
+		}
+		fail := uint8(end - i - 1)
+		if in.Jt == failJump {
+			in.Jt = fail
+		}
+		if in.Jf == failJump {
+			in.Jf = fail
+		}
+	}
+	return prog, nil
 }
 
 // filter assembles p into an installable Filter.
 func (p *policy) filter() (*Filter, error) {
-	ins, err := p.instructions()
+	prog, err := p.instructions()
 	if err != nil {
 		return nil, err
 	}
-	raw, err := bpf.Assemble(ins)
-	if err != nil {
-		return nil, fmt.Errorf("assemble %s: %w", p.source, err)
-	}
-	f := &Filter{prog: make([]unix.SockFilter, len(raw)), flags: p.flags}
-	for i, r := range raw {
-		f.prog[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
-	}
-	return f, nil
+	return &Filter{prog: prog, flags: p.flags}, nil
 }
 
 // actionString renders a SECCOMP_RET_* value the way OCI profiles spell
