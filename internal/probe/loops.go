@@ -1,0 +1,219 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nucleus-containers/nucleus/internal/spec"
+)
+
+// Notifier receives the loops' reports as sd_notify assignments ("READY=1",
+// "STATUS=…"), one datagram per call. *notify.Sender implements it.
+type Notifier interface {
+	Notify(assignments ...string) error
+}
+
+// ExtendMargin is added to the time left before start_timeout in the
+// EXTEND_TIMEOUT_USEC= sent while readiness probes run: systemd's own start
+// timeout must not fire before nucleus-exec reports the failure itself, with
+// a message naming the probe.
+const ExtendMargin = 5 * time.Second
+
+// Ready runs the readiness loop for r, counting start_timeout from the call:
+// the first attempt at once, then one every r.Interval (measured from the
+// start of the previous attempt; a slow attempt is followed at once by the
+// next, never overlapped). After each failed attempt it sends
+// EXTEND_TIMEOUT_USEC= and STATUS=starting (…attempt n: error); on success
+// READY=1 and STATUS=ready, and returns nil. When start_timeout passes it
+// returns an error naming the probe and its last error; when ctx ends,
+// ctx.Err().
+func Ready(ctx context.Context, clk Clock, t Target, r spec.Readiness, n Notifier) error {
+	start := clk.Now()
+	deadline := start.Add(r.StartTimeout)
+	p := r.Probe
+	for attempt := 1; ; attempt++ {
+		attemptStart := clk.Now()
+		// No attempt runs past start_timeout.
+		if left := deadline.Sub(attemptStart); p.Timeout <= 0 || left < p.Timeout {
+			p.Timeout = left
+		}
+		err := Check(ctx, t, p)
+		p.Timeout = r.Timeout
+		if err == nil {
+			_ = n.Notify("READY=1", "STATUS=ready")
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		now := clk.Now()
+		if !now.Before(deadline) {
+			return readinessFailed(r, attempt, err)
+		}
+		_ = n.Notify(
+			extendTimeout(deadline.Sub(now)+ExtendMargin),
+			fmt.Sprintf("STATUS=starting (probe %s attempt %d: %v)", r.Probe, attempt, err),
+		)
+		next := attemptStart.Add(r.Interval)
+		if next.After(deadline) {
+			next = deadline
+		}
+		if err := sleep(ctx, clk, next.Sub(now)); err != nil {
+			return err
+		}
+		if !clk.Now().Before(deadline) {
+			return readinessFailed(r, attempt, err)
+		}
+	}
+}
+
+func readinessFailed(r spec.Readiness, attempts int, last error) error {
+	return fmt.Errorf("readiness probe %s did not pass within start_timeout %s (%d attempts); last error: %v",
+		r.Probe, r.StartTimeout, attempts, last)
+}
+
+func extendTimeout(d time.Duration) string {
+	return fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", d.Microseconds())
+}
+
+// WaitReady is the readiness loop for notify = true: the workload reports
+// READY=1 itself (through the relay, which closes ready). It sends
+// EXTEND_TIMEOUT_USEC= and STATUS=starting (waiting for READY=1…) once, then
+// READY=1 and STATUS=ready when ready is closed, or returns an error when
+// start_timeout passes first.
+func WaitReady(ctx context.Context, clk Clock, r spec.Readiness, ready <-chan struct{}, n Notifier) error {
+	_ = n.Notify(
+		extendTimeout(r.StartTimeout+ExtendMargin),
+		"STATUS=starting (waiting for READY=1 from the workload)",
+	)
+	timer := clk.NewTimer(r.StartTimeout)
+	defer timer.Stop()
+	select {
+	case <-ready:
+		_ = n.Notify("READY=1", "STATUS=ready")
+		return nil
+	case <-timer.C():
+		return fmt.Errorf("readiness: the workload did not send READY=1 within start_timeout %s", r.StartTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Health runs the health loop for h until ctx ends. The first probe runs
+// after h.StartPeriod, then each one h.Interval after the previous one
+// ended, so probes never overlap and a slow probe never causes a burst.
+//
+//   - success: WATCHDOG=1 and STATUS=healthy (last check 0ms ago);
+//   - failure n < retries: STATUS=failing: <probe> failed n of <retries> times: <error>;
+//   - failure n = retries: STATUS=unhealthy: <probe> failed n times: <error>
+//     and WATCHDOG=trigger (once; systemd's watchdog action and Restart= take
+//     over); later failures update STATUS= only.
+//
+// While the last result is healthy (the start period counts as healthy:
+// readiness passed) and watchdog > 0 — systemd's WatchdogSec=, from
+// $WATCHDOG_USEC — it also sends WATCHDOG=1 at least every watchdog/2,
+// with STATUS=healthy (last check … ago), so a healthy service never
+// misses a ping, even while a probe is running.
+func Health(ctx context.Context, clk Clock, t Target, h spec.Health, n Notifier, watchdog time.Duration) {
+	retries := max(h.Retries, 1)
+	healthy := true
+	var lastOK time.Time // zero until the first check passes
+	lastPing := clk.Now()
+	failures := 0
+	nextProbe := clk.Now().Add(h.StartPeriod)
+
+	type result struct {
+		err error
+		end time.Time
+	}
+	var inflight chan result
+	cancelProbe := func() {}
+	defer func() {
+		if inflight != nil {
+			cancelProbe()
+			<-inflight // the probe and its process are gone before we return
+		}
+	}()
+
+	for {
+		var probeC, pingC <-chan time.Time
+		var timers []Timer
+		if inflight == nil {
+			tm := clk.NewTimer(nextProbe.Sub(clk.Now()))
+			timers = append(timers, tm)
+			probeC = tm.C()
+		}
+		if healthy && watchdog > 0 {
+			tm := clk.NewTimer(lastPing.Add(watchdog / 2).Sub(clk.Now()))
+			timers = append(timers, tm)
+			pingC = tm.C()
+		}
+		select {
+		case <-ctx.Done():
+			stopAll(timers)
+			return
+		case <-probeC:
+			probeCtx, cancel := context.WithCancel(ctx)
+			cancelProbe = cancel
+			inflight = make(chan result, 1)
+			go func(ch chan<- result) {
+				err := Check(probeCtx, t, h.Probe)
+				ch <- result{err, clk.Now()}
+			}(inflight)
+		case <-pingC:
+			// Time from now, not from when the ping was due: a late
+			// ping (a suspended machine) is followed by no burst.
+			now := clk.Now()
+			status := "STATUS=healthy"
+			if !lastOK.IsZero() {
+				status = fmt.Sprintf("STATUS=healthy (last check %s ago)", sinceString(now.Sub(lastOK)))
+			}
+			_ = n.Notify("WATCHDOG=1", status)
+			lastPing = now
+		case res := <-inflight:
+			inflight = nil
+			cancelProbe()
+			nextProbe = res.end.Add(h.Interval)
+			if res.err == nil {
+				failures = 0
+				healthy = true
+				lastOK = res.end
+				lastPing = res.end
+				_ = n.Notify("WATCHDOG=1", "STATUS=healthy (last check 0ms ago)")
+				break
+			}
+			failures++
+			healthy = false
+			switch {
+			case failures < retries:
+				_ = n.Notify(fmt.Sprintf("STATUS=failing: %s failed %d of %d times: %v", h.Probe, failures, retries, res.err))
+			case failures == retries:
+				_ = n.Notify(fmt.Sprintf("STATUS=unhealthy: %s failed %d times: %v", h.Probe, failures, res.err), "WATCHDOG=trigger")
+			default:
+				_ = n.Notify(fmt.Sprintf("STATUS=unhealthy: %s failed %d times: %v", h.Probe, failures, res.err))
+			}
+		}
+		stopAll(timers)
+	}
+}
+
+func stopAll(timers []Timer) {
+	for _, t := range timers {
+		t.Stop()
+	}
+}
+
+func sleep(ctx context.Context, clk Clock, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
