@@ -94,6 +94,9 @@ func runInit() int {
 	// No process of the container may reach the host binary through
 	// /proc/1/exe (CVE-2019-5736).
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	// Again here: an exec that gains capabilities (the user namespace's
+	// root) clears the parent-death signal set at clone.
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
 	// Orphans are ours to reap even without a pid namespace.
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	in := &initProc{ctl: os.NewFile(initCtlFD, "ctl"), waiters: map[int]chan int{}, probes: map[uint64]int{}}

@@ -105,6 +105,10 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: p.HostUIDBase, Size: userNSSize}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: p.HostUIDBase, Size: userNSSize}}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become uid/gid 0 of the namespace before execve: the clone
+		// keeps the host uid (unmapped there), and only the namespace's
+		// root keeps its capabilities across exec.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	if err := cmd.Start(); err != nil {
 		ours.Close()
