@@ -117,7 +117,9 @@ func readSpecFile(path string) ([]byte, []string) {
 	if len(msgs) > 0 {
 		return nil, msgs
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSpecSize+1))
+	// One read of the size Stat gave (plus one byte, to notice growth).
+	data := make([]byte, 0, st.Size()+1)
+	data, err = readAllInto(data, io.LimitReader(f, maxSpecSize+1))
 	if err != nil {
 		return nil, []string{"cannot read spec: " + unwrapPathError(err).Error()}
 	}
@@ -125,6 +127,24 @@ func readSpecFile(path string) ([]byte, []string) {
 		return nil, []string{fmt.Sprintf("larger than %d bytes", maxSpecSize)}
 	}
 	return data, nil
+}
+
+// readAllInto is io.ReadAll appending to buf, whose capacity is the
+// expected size.
+func readAllInto(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // unwrapPathError drops the *fs.PathError wrapper whose path the Error
@@ -224,44 +244,58 @@ func (d *decoder) parseSource(idx int, src source) *node {
 		}
 		return nil
 	}
-	lines := keyLines(src.data)
-	return buildNode(raw, idx, lines, "", 0)
+	b := treeBuilder{src: idx, lines: keyLines(src.data)}
+	return b.build(raw, rootPath, 0)
 }
 
-func buildNode(v any, src int, lines map[string]int, path string, line int) *node {
-	n := &node{src: src, line: line}
-	at := func(p string) int {
-		if l, ok := lines[p]; ok {
-			return l
-		}
-		return line
+// treeBuilder turns the library's map into nodes, taking each key's line
+// from the scan (or, failing that, the enclosing table's).
+type treeBuilder struct {
+	src   int
+	lines map[keyPath]int
+	slab  []node // nodes are carved from slabs: one allocation per 32
+}
+
+func (b *treeBuilder) newNode(line int, val any) *node {
+	if len(b.slab) == cap(b.slab) {
+		b.slab = make([]node, 0, 32)
 	}
+	b.slab = append(b.slab, node{src: b.src, line: line, val: val})
+	return &b.slab[len(b.slab)-1]
+}
+
+func (b *treeBuilder) lineOf(p keyPath, fallback int) int {
+	if l, ok := b.lines[p]; ok {
+		return l
+	}
+	return fallback
+}
+
+func (b *treeBuilder) build(v any, path keyPath, line int) *node {
 	switch x := v.(type) {
 	case map[string]any:
 		t := make(table, len(x))
 		for k, e := range x {
-			p := joinPath(path, k)
-			t[k] = buildNode(e, src, lines, p, at(p))
+			p := path.child(k)
+			t[k] = b.build(e, p, b.lineOf(p, line))
 		}
-		n.val = t
+		return b.newNode(line, t)
 	case []map[string]any:
 		a := make([]*node, len(x))
 		for i, e := range x {
-			p := indexPath(path, i)
-			a[i] = buildNode(e, src, lines, p, at(p))
+			p := path.index(i)
+			a[i] = b.build(e, p, b.lineOf(p, line))
 		}
-		n.val = a
+		return b.newNode(line, a)
 	case []any:
 		a := make([]*node, len(x))
 		for i, e := range x {
-			p := indexPath(path, i)
-			a[i] = buildNode(e, src, lines, p, at(p))
+			p := path.index(i)
+			a[i] = b.build(e, p, b.lineOf(p, line))
 		}
-		n.val = a
-	default:
-		n.val = x
+		return b.newNode(line, a)
 	}
-	return n
+	return b.newNode(line, v)
 }
 
 // probeKindKeys are the keys of [readiness] and [health] of which exactly
@@ -269,7 +303,8 @@ func buildNode(v any, src int, lines map[string]int, path string, line int) *nod
 var probeKindKeys = []string{"exec", "tcp", "http", "notify"}
 
 // mergeTables merges src over dst: tables merge key by key, everything else
-// (scalars, arrays, arrays of tables) replaces.
+// (scalars, arrays, arrays of tables) replaces. path is the table's dotted
+// key ("" at the top), for the tables with special rules.
 func mergeTables(dst, src *node, path string) {
 	dt, ok1 := dst.val.(table)
 	st, ok2 := src.val.(table)
@@ -291,7 +326,11 @@ func mergeTables(dst, src *node, path string) {
 		if dv, ok := dt[k]; ok {
 			if _, ok := dv.val.(table); ok {
 				if _, ok := sv.val.(table); ok {
-					mergeTables(dv, sv, joinPath(path, k))
+					child := k
+					if path != "" {
+						child = path + "." + k
+					}
+					mergeTables(dv, sv, child)
 					continue
 				}
 			}

@@ -289,32 +289,44 @@ mount2 = [{ x = 1 },
 K = "v"
 `
 	lines := keyLines([]byte(doc))
-	want := map[string]int{
-		"description":                      2,
-		"exec":                             3,
-		"exec\x00command":                  4,
-		"exec\x00command\x00#0":            5,
-		"exec\x00command\x00#1":            6,
-		"exec\x00command\x00#2":            8,
-		"exec\x00environment":              10,
-		"exec\x00environment\x00A":         10,
-		"exec\x00environment\x00B":         11,
-		"exec\x00quoted.key":               12,
-		"exec\x00a\x00b\x00c":              13,
-		"mount":                            15,
-		"mount\x00#0":                      15,
-		"mount\x00#0\x00target":            16,
-		"mount\x00#1":                      17,
-		"mount\x00#1\x00target":            18,
-		"mount\x00#1\x00mount2\x00#1":      20,
-		"mount\x00#1\x00mount2\x00#1\x00x": 20,
-		"exec\x00environment\x00K":         22,
+	want := []struct {
+		path []string
+		line int
+	}{
+		{[]string{"description"}, 2},
+		{[]string{"exec"}, 3},
+		{[]string{"exec", "command"}, 4},
+		{[]string{"exec", "command", "#0"}, 5},
+		{[]string{"exec", "command", "#1"}, 6},
+		{[]string{"exec", "command", "#2"}, 8},
+		{[]string{"exec", "environment"}, 10},
+		{[]string{"exec", "environment", "A"}, 10},
+		{[]string{"exec", "environment", "B"}, 11},
+		{[]string{"exec", "quoted.key"}, 12},
+		{[]string{"exec", "a", "b", "c"}, 13},
+		{[]string{"mount"}, 15},
+		{[]string{"mount", "#0"}, 15},
+		{[]string{"mount", "#0", "target"}, 16},
+		{[]string{"mount", "#1"}, 17},
+		{[]string{"mount", "#1", "target"}, 18},
+		{[]string{"mount", "#1", "mount2", "#1"}, 20},
+		{[]string{"mount", "#1", "mount2", "#1", "x"}, 20},
+		{[]string{"exec", "environment", "K"}, 22},
 	}
-	for k, w := range want {
-		if got, ok := lines[k]; !ok || got != w {
-			t.Errorf("line of %q = %d (found %v), want %d", strings.ReplaceAll(k, "\x00", "."), got, ok, w)
+	for _, w := range want {
+		if got, ok := lines[pathOf(w.path...)]; !ok || got != w.line {
+			t.Errorf("line of %s = %d (found %v), want %d", strings.Join(w.path, "."), got, ok, w.line)
 		}
 	}
+}
+
+// pathOf hashes a sequence of key components the way the scanner does.
+func pathOf(components ...string) keyPath {
+	p := rootPath
+	for _, c := range components {
+		p = p.child(c)
+	}
+	return p
 }
 
 func TestSuggest(t *testing.T) {

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,19 +16,45 @@ import (
 // is defensive rather than exact on anything else: a position it cannot find
 // falls back to the enclosing table's line.
 
-// pathSep joins key path components. Array elements and [[table]] entries
-// are components "#0", "#1", ...
-const pathSep = "\x00"
+// keyPath identifies a key by its path from the root, as a 64-bit FNV-1a
+// hash over the components (each preceded by a NUL; array elements and
+// [[table]] entries are components "#0", "#1", ...). Hashing instead of
+// joining strings keeps the scan and the tree build free of allocations; a
+// collision could only misplace a line number in an error message.
+type keyPath uint64
 
-func joinPath(parent, key string) string {
-	if parent == "" {
-		return key
+const (
+	rootPath keyPath = 14695981039346656037 // FNV-1a offset basis
+	fnvPrime keyPath = 1099511628211
+)
+
+func (p keyPath) mix(b byte) keyPath { return (p ^ keyPath(b)) * fnvPrime }
+
+// child is the path of key k under p.
+func (p keyPath) child(k string) keyPath {
+	p = p.mix(0)
+	for i := 0; i < len(k); i++ {
+		p = p.mix(k[i])
 	}
-	return parent + pathSep + key
+	return p
 }
 
-func indexPath(parent string, i int) string {
-	return parent + pathSep + "#" + strconv.Itoa(i)
+func (p keyPath) childBytes(k []byte) keyPath {
+	p = p.mix(0)
+	for _, b := range k {
+		p = p.mix(b)
+	}
+	return p
+}
+
+// index is the path of element i of the array at p.
+func (p keyPath) index(i int) keyPath {
+	var buf [20]byte
+	p = p.mix(0).mix('#')
+	for _, b := range strconv.AppendInt(buf[:0], int64(i), 10) {
+		p = p.mix(b)
+	}
+	return p
 }
 
 // maxScanDepth bounds recursion into nested arrays and inline tables.
@@ -38,13 +65,14 @@ type lineScanner struct {
 	i     int
 	line  int // line number at lpos
 	lpos  int
-	lines map[string]int
-	aot   map[string]int // array-of-tables path → entries so far
+	lines map[keyPath]int
+	aot   map[keyPath]int // array-of-tables path → entries so far
+	key   [][]byte        // the components of the key being read (reused)
 }
 
 // keyLines maps key paths to the 1-based line where they are defined.
-func keyLines(data []byte) map[string]int {
-	sc := &lineScanner{s: data, line: 1, lines: make(map[string]int, 64)}
+func keyLines(data []byte) map[keyPath]int {
+	sc := &lineScanner{s: data, line: 1, lines: make(map[keyPath]int, 64)}
 	sc.run()
 	return sc.lines
 }
@@ -66,7 +94,7 @@ func (sc *lineScanner) lineAt(i int) int {
 	return sc.line
 }
 
-func (sc *lineScanner) record(path string, line int) {
+func (sc *lineScanner) record(path keyPath, line int) {
 	if _, ok := sc.lines[path]; !ok {
 		sc.lines[path] = line
 	}
@@ -102,7 +130,7 @@ func (sc *lineScanner) skipComment() {
 }
 
 func (sc *lineScanner) run() {
-	ctx := ""
+	ctx := rootPath
 	for sc.more() {
 		start := sc.i
 		sc.skipWS()
@@ -145,22 +173,22 @@ func (sc *lineScanner) run() {
 
 // header resolves a [table] or [[table]] header to its path, descending into
 // the last entry of any array of tables on the way, like TOML does.
-func (sc *lineScanner) header(key []string, isArray bool, line int) string {
+func (sc *lineScanner) header(key [][]byte, isArray bool, line int) keyPath {
 	if sc.aot == nil {
-		sc.aot = map[string]int{}
+		sc.aot = map[keyPath]int{}
 	}
-	path := ""
+	path := rootPath
 	for j, k := range key {
-		path = joinPath(path, k)
+		path = path.childBytes(k)
 		sc.record(path, line)
 		n, isAOT := sc.aot[path]
 		switch {
 		case j == len(key)-1 && isArray:
 			sc.aot[path] = n + 1
-			path = indexPath(path, n)
+			path = path.index(n)
 			sc.record(path, line)
 		case isAOT && n > 0:
-			path = indexPath(path, n-1)
+			path = path.index(n - 1)
 		}
 	}
 	return path
@@ -168,16 +196,16 @@ func (sc *lineScanner) header(key []string, isArray bool, line int) string {
 
 // keyPath records the dotted key's prefixes (implicit tables) and returns
 // its full path.
-func (sc *lineScanner) keyPath(ctx string, key []string, line int) string {
+func (sc *lineScanner) keyPath(ctx keyPath, key [][]byte, line int) keyPath {
 	path := ctx
 	for _, k := range key {
-		path = joinPath(path, k)
+		path = path.childBytes(k)
 		sc.record(path, line)
 	}
 	return path
 }
 
-func (sc *lineScanner) value(path string, depth int) {
+func (sc *lineScanner) value(path keyPath, depth int) {
 	if !sc.more() {
 		return
 	}
@@ -194,7 +222,7 @@ func (sc *lineScanner) value(path string, depth int) {
 			}
 			start := sc.i
 			if depth < maxScanDepth {
-				p := indexPath(path, idx)
+				p := path.index(idx)
 				sc.record(p, sc.lineAt(sc.i))
 				sc.value(p, depth+1)
 			} else {
@@ -252,8 +280,8 @@ func (sc *lineScanner) skipBare() {
 }
 
 // skipString skips a basic, literal or multi-line string and returns its raw
-// body (escapes not processed).
-func (sc *lineScanner) skipString() string {
+// body (escapes not processed), a slice of the input.
+func (sc *lineScanner) skipString() []byte {
 	q := sc.s[sc.i]
 	if sc.i+2 < len(sc.s) && sc.s[sc.i+1] == q && sc.s[sc.i+2] == q {
 		sc.i += 3
@@ -271,11 +299,11 @@ func (sc *lineScanner) skipString() string {
 					sc.i++
 					end++
 				}
-				return string(sc.s[start:end])
+				return sc.s[start:end]
 			}
 			sc.i++
 		}
-		return string(sc.s[start:])
+		return sc.s[start:]
 	}
 	sc.i++
 	start := sc.i
@@ -285,7 +313,7 @@ func (sc *lineScanner) skipString() string {
 			continue
 		}
 		if sc.s[sc.i] == q {
-			body := string(sc.s[start:sc.i])
+			body := sc.s[start:sc.i]
 			sc.i++
 			return body
 		}
@@ -294,12 +322,14 @@ func (sc *lineScanner) skipString() string {
 	if sc.i > len(sc.s) {
 		sc.i = len(sc.s)
 	}
-	return string(sc.s[start:sc.i])
+	return sc.s[start:sc.i]
 }
 
-// parseKey reads a (possibly dotted) key of bare and quoted parts.
-func (sc *lineScanner) parseKey() []string {
-	var key []string
+// parseKey reads a (possibly dotted) key of bare and quoted parts. The
+// result is reused by the next call.
+func (sc *lineScanner) parseKey() [][]byte {
+	key := sc.key[:0]
+	defer func() { sc.key = key[:0] }()
 	for sc.more() {
 		sc.skipWS()
 		if !sc.more() {
@@ -315,7 +345,7 @@ func (sc *lineScanner) parseKey() []string {
 			for sc.more() && isBareKeyChar(sc.s[sc.i]) {
 				sc.i++
 			}
-			key = append(key, string(sc.s[start:sc.i]))
+			key = append(key, sc.s[start:sc.i])
 		default:
 			return key
 		}
@@ -335,10 +365,11 @@ func isBareKeyChar(c byte) bool {
 // unescapeBasic processes the escapes of a TOML basic string (used for
 // quoted keys only, so that "a\u0062" finds key "ab"). Malformed escapes are
 // kept as written: the library already rejected invalid files.
-func unescapeBasic(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
+func unescapeBasic(raw []byte) []byte {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw
 	}
+	s := string(raw)
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -378,5 +409,5 @@ func unescapeBasic(s string) string {
 			b.WriteByte(s[i])
 		}
 	}
-	return b.String()
+	return []byte(b.String())
 }

@@ -1,0 +1,96 @@
+package spec
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzLoad feeds arbitrary bytes, as a main file and a drop-in, through the
+// production parse → merge → decode → validate path (decodeSources: Load
+// without the file system). It must never panic; every error must name a
+// file and a line >= 0 no greater than the file's line count; a success must
+// hold the invariants consumers rely on.
+func FuzzLoad(f *testing.F) {
+	paths, _ := filepath.Glob("testdata/*/*.toml")
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, []byte(nil))
+	}
+	f.Add([]byte(minimalSpec), []byte("[readiness]\ntcp = 80\n"))
+	f.Fuzz(func(t *testing.T, main, dropin []byte) {
+		srcs := []source{{path: "main.toml", data: main}}
+		if dropin != nil {
+			srcs = append(srcs, source{path: "dropin.toml", data: dropin})
+		}
+		s, errs := decodeSources("fuzz", srcs)
+		if (s == nil) == (len(errs) == 0) {
+			t.Fatalf("decodeSources returned spec %v and %d errors", s != nil, len(errs))
+		}
+		for _, e := range errs {
+			if e == nil {
+				t.Fatal("nil *Error in the list")
+			}
+			var data []byte
+			switch e.File {
+			case "main.toml":
+				data = main
+			case "dropin.toml":
+				data = dropin
+			default:
+				t.Fatalf("error names file %q: %v", e.File, e)
+			}
+			if e.Line < 0 || e.Line > bytes.Count(data, []byte("\n"))+1 {
+				t.Fatalf("error line %d outside the file (%d newlines): %v", e.Line, bytes.Count(data, []byte("\n")), e)
+			}
+			if e.Msg == "" {
+				t.Fatalf("error without a message: %#v", e)
+			}
+			_ = e.Error()
+		}
+		if s == nil {
+			return
+		}
+		switch {
+		case len(s.Exec.Command) == 0 || s.Exec.Command[0] == "":
+			t.Fatalf("valid spec without a program: %q", s.Exec.Command)
+		case s.Resources.Pids < 1:
+			t.Fatalf("Pids = %d", s.Resources.Pids)
+		case s.Restart.Policy == "" || s.Isolation.Runtime == "" || s.Network.Mode == "" || s.Isolation.UserNamespace == "" || s.Isolation.Seccomp == "":
+			t.Fatalf("a default is missing: %+v", s)
+		case s.Health != nil && s.Health.WatchdogTimeout() <= 0:
+			t.Fatalf("watchdog timeout %v", s.Health.WatchdogTimeout())
+		case s.Readiness != nil && (s.Readiness.Interval <= 0 || s.Readiness.Timeout <= 0 || s.Readiness.Probe.Kind == ""):
+			t.Fatalf("readiness %+v", s.Readiness)
+		}
+		for _, m := range s.Mounts {
+			if checkPath(m.Target) != nil || m.Target == "/" {
+				t.Fatalf("mount target %q", m.Target)
+			}
+		}
+	})
+}
+
+// BenchmarkLoad loads one typical spec (the example web server with a
+// drop-in) from disk, as the generator does 500 times per daemon-reload.
+func BenchmarkLoad(b *testing.B) {
+	dir := b.TempDir()
+	main, err := os.ReadFile("testdata/valid/full.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "web.toml"), main, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	f := Found{Name: "web", Main: filepath.Join(dir, "web.toml")}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
