@@ -16,7 +16,7 @@ import (
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
 
-var errRefused = errors.New("connection errRefused")
+var errRefused = errors.New("connection refused")
 
 // step is one scripted probe attempt.
 type step struct {
@@ -138,7 +138,7 @@ func tcpReadiness(interval, startTimeout time.Duration) spec.Readiness {
 	}
 }
 
-const refusedMsg = "connect 127.0.0.1:8080: connection errRefused"
+const refusedMsg = "connect 127.0.0.1:8080: connection refused"
 
 func TestReadyAfterFailedAttempts(t *testing.T) {
 	clk := probetest.NewFakeClock(t0)
