@@ -38,7 +38,8 @@ record() { echo "$1 $2" >> "$NEW_MANIFEST"; }
 mkdirs() {
 	_missing=""
 	_d=$1
-	while [ ! -d "$DESTDIR$_d" ]; do
+	# dirname stops at "/", which always exists once DESTDIR does.
+	while [ "$_d" != / ] && [ ! -d "$DESTDIR$_d" ]; do
 		_missing="$_d $_missing"
 		_d=$(dirname "$_d")
 	done
@@ -59,6 +60,8 @@ do_install() {
 	for b in nucleus-generator nucleus-exec; do
 		[ -x "$BINDIR_BUILD/$b" ] || die "$BINDIR_BUILD/$b is missing: run 'make build' first"
 	done
+	# DESTDIR itself is a staging area, not part of the install.
+	if [ -n "$DESTDIR" ]; then mkdir -p "$DESTDIR"; fi
 	NEW_MANIFEST=$(mktemp)
 	# A re-install keeps the directories the first install created.
 	if [ -f "$DESTDIR$MANIFEST" ]; then cp "$DESTDIR$MANIFEST" "$NEW_MANIFEST"; fi
