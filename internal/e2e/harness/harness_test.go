@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -378,4 +379,31 @@ func TestHelperBootAndExit(t *testing.T) {
 	in := Boot(t, Options{StateDir: dir})
 	fmt.Printf("instance-pid=%d\n", in.PID())
 	os.Exit(0) // no cleanup: as if the process had crashed
+}
+
+// The instance's systemd answers on D-Bus (its private socket), and says
+// the same as systemctl.
+func TestBus(t *testing.T) {
+	in := Boot(t, Options{})
+	must(t, in.WriteFile("/etc/systemd/system/bus-ok.service", []byte("[Service]\nExecStart=/bin/sleep infinity\n"), 0o644))
+	must(t, in.WriteFile("/etc/systemd/system/bus-bad.service", []byte("[Service]\nType=oneshot\nExecStart=/bin/false\n"), 0o644))
+	must(t, in.DaemonReload())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for unit, want := range map[string]string{"bus-ok.service": "done", "bus-bad.service": "failed"} {
+		res, err := in.StartUnit(ctx, unit)
+		if err != nil || res != want {
+			t.Errorf("StartUnit(%s) = %q, %v; want %q", unit, res, err, want)
+		}
+	}
+	conn, err := in.Bus(ctx)
+	must(t, err)
+	defer conn.Close()
+	prop, err := conn.GetUnitPropertyContext(ctx, "bus-ok.service", "ActiveState")
+	must(t, err)
+	p, err := in.Show("bus-ok.service")
+	must(t, err)
+	if got := strings.Trim(prop.Value.String(), `"`); got != "active" || p["ActiveState"] != got {
+		t.Errorf("D-Bus ActiveState %s, systemctl %q", prop.Value, p["ActiveState"])
+	}
 }
