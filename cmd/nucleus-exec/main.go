@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/nucleus-containers/nucleus/internal/sandbox"
+	"github.com/nucleus-containers/nucleus/internal/spec"
 	"github.com/nucleus-containers/nucleus/internal/supervisor"
 )
 
@@ -14,5 +15,14 @@ func main() {
 	// The same binary is re-executed as the container's init and as the
 	// stage that execs the workload; MaybeInit never returns in those roles.
 	sandbox.MaybeInit()
-	os.Exit(supervisor.Main(os.Args[1:]))
+	os.Exit(supervisor.Main(os.Args[1:], supervisor.Runtimes{spec.RuntimeNative: startNative}))
+}
+
+// startNative runs s in the native sandbox.
+func startNative(s *spec.Spec, opts supervisor.StartOptions) (supervisor.Workload, error) {
+	c, err := sandbox.Start(s, sandbox.Options{NotifySocket: opts.NotifySocket, Log: opts.Log})
+	if err != nil {
+		return nil, err // not a typed nil *Container in a non-nil interface
+	}
+	return c, nil
 }

@@ -98,7 +98,7 @@ func TestCheck(t *testing.T) {
 		wantErr string // "" = passes
 	}{
 		{"tcp open", spec.Probe{Kind: spec.ProbeTCP, Port: openPort}, ""},
-		{"tcp closed", spec.Probe{Kind: spec.ProbeTCP, Port: closed}, "connect 127.0.0.1:" + strconv.Itoa(int(closed)) + ": "},
+		{"tcp closed", spec.Probe{Kind: spec.ProbeTCP, Port: closed}, "connect 127.0.0.1:" + strconv.Itoa(int(closed)) + ": connection refused"},
 		{"http 200", spec.Probe{Kind: spec.ProbeHTTP, URL: srv.URL + "/ok"}, ""},
 		{"http big body", spec.Probe{Kind: spec.ProbeHTTP, URL: srv.URL + "/big"}, ""},
 		{"http 302 is success, not followed", spec.Probe{Kind: spec.ProbeHTTP, URL: srv.URL + "/redirect"}, ""},

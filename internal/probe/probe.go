@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -68,10 +69,24 @@ func checkTCP(ctx context.Context, t Target, port uint16) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
 	conn, err := t.Dial(ctx, "tcp", addr)
 	if err != nil {
-		return timeoutErr(ctx, fmt.Errorf("connect %s: %w", addr, err))
+		return timeoutErr(ctx, fmt.Errorf("connect %s: %w", addr, bareNetError(err)))
 	}
 	_ = conn.Close()
 	return nil
+}
+
+// bareNetError strips the "dial tcp ADDR: connect:" wrapping of a dial
+// error, which would only repeat what the caller's message says.
+func bareNetError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err
+	}
+	var sys *os.SyscallError
+	if errors.As(err, &sys) {
+		err = sys.Err
+	}
+	return err
 }
 
 // checkHTTP GETs url with connections opened by t.Dial. Redirects are not
