@@ -301,7 +301,7 @@ func TestHealthUnhealthyTriggersWatchdog(t *testing.T) {
 		"STATUS=failing: tcp 8080 failed 2 of 3 times: " + refusedMsg,
 		"STATUS=unhealthy: tcp 8080 failed 3 times: " + refusedMsg + "\nWATCHDOG=trigger",
 		"STATUS=unhealthy: tcp 8080 failed 4 times: " + refusedMsg, // trigger is sent once
-		"WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)",         // recovery
+		"WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)",          // recovery
 	} {
 		clk.WaitPending(t, 10*time.Second)
 		clk.Advance(10 * time.Second)
