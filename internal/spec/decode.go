@@ -35,14 +35,14 @@ var (
 
 // Defaults documented in DESIGN.md and types.go.
 const (
-	DefaultPids                 = 512
-	DefaultReadinessInterval    = 100 * time.Millisecond
-	DefaultReadinessTimeout     = time.Second
-	DefaultReadinessStartTimout = 90 * time.Second
-	DefaultHealthInterval       = 10 * time.Second
-	DefaultHealthTimeout        = 2 * time.Second
-	DefaultHealthRetries        = 3
-	DefaultWantedBy             = "multi-user.target"
+	DefaultPids                  = 512
+	DefaultReadinessInterval     = 100 * time.Millisecond
+	DefaultReadinessTimeout      = time.Second
+	DefaultReadinessStartTimeout = 90 * time.Second
+	DefaultHealthInterval        = 10 * time.Second
+	DefaultHealthTimeout         = 2 * time.Second
+	DefaultHealthRetries         = 3
+	DefaultWantedBy              = "multi-user.target"
 )
 
 // Upper bounds of numeric keys.
@@ -894,7 +894,7 @@ func (d *decoder) decodeReadiness(t *tbl) *Readiness {
 		return nil
 	}
 	t.checkKeys(readinessKeys)
-	r := &Readiness{StartTimeout: DefaultReadinessStartTimout}
+	r := &Readiness{StartTimeout: DefaultReadinessStartTimeout}
 	r.Interval, r.Timeout = DefaultReadinessInterval, DefaultReadinessTimeout
 	p, ok := t.probe([]string{"exec", "tcp", "http", "notify"})
 	if ok {
