@@ -25,8 +25,8 @@ const (
 func newSpec(t testing.TB, command ...string) *spec.Spec {
 	t.Helper()
 	return &spec.Spec{
-		Name: "sbtest",
-		Exec: spec.Exec{Command: command, Workdir: "/", StopSignal: syscall.SIGTERM},
+		Name:      "sbtest",
+		Exec:      spec.Exec{Command: command, Workdir: "/", StopSignal: syscall.SIGTERM},
 		Resources: spec.Resources{Pids: 512},
 		Isolation: spec.Isolation{
 			Runtime:       spec.RuntimeNative,

@@ -2,8 +2,8 @@ package sandbox_test
 
 import (
 	"bufio"
-	"debug/elf"
 	"context"
+	"debug/elf"
 	"io"
 	"net"
 	"os"

@@ -152,4 +152,3 @@ func runHelper(mode string) int {
 	st, _ := c.Wait()
 	return st
 }
-

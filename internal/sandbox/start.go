@@ -46,12 +46,9 @@ type Container struct {
 	pending map[uint64]chan message
 	exited  bool
 
-	// startCode is 126/127 when the command could not be executed; Wait
-	// then returns it.
-	startCode int
-	done      chan struct{}
-	status    int
-	waitErr   error
+	done    chan struct{}
+	status  int
+	waitErr error
 }
 
 // Start builds the sandbox for s and starts its workload. It returns once
@@ -131,7 +128,8 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 		return nil, fmt.Errorf("sandbox: %s", m.Msg)
 	}
 	if m.Code != 0 {
-		c.startCode = m.Code
+		// Not found / not executable: init exits with m.Code, which Wait
+		// reports as the workload's status.
 		logf("%s", m.Msg)
 	}
 	return c, nil
@@ -213,9 +211,6 @@ func (c *Container) waitInit() {
 		}
 	} else if err != nil {
 		c.waitErr = fmt.Errorf("sandbox: wait for init: %w", err)
-	}
-	if c.startCode != 0 && status == c.startCode {
-		status = c.startCode
 	}
 	c.mu.Lock()
 	c.status = status
