@@ -94,6 +94,18 @@ func quoteWord(s string, execArg bool) (string, error) {
 	if execArg && strings.Contains(s, "$") {
 		s = strings.ReplaceAll(s, "$", "$$")
 	}
+	return quoteEscaped(s), nil
+}
+
+// commentWord renders s for a comment line: quoted and C-escaped like a
+// word when needed, so that no byte of s can end the comment line, but
+// without specifier or "$" escaping, which comments do not get.
+func commentWord(s string) string {
+	return quoteEscaped(s)
+}
+
+// quoteEscaped quotes s unless it is a non-empty run of bare-word bytes.
+func quoteEscaped(s string) string {
 	bare := s != ""
 	for i := 0; i < len(s) && bare; i++ {
 		bare = isBareWordByte(s[i])
@@ -101,7 +113,7 @@ func quoteWord(s string, execArg bool) (string, error) {
 	// A lone ";" separates commands in ExecStart=; it is not bare-safe
 	// (';' is not in isBareWordByte), so it is always quoted here.
 	if bare {
-		return s, nil
+		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 2)
@@ -139,7 +151,7 @@ func quoteWord(s string, execArg bool) (string, error) {
 		i++
 	}
 	b.WriteByte('"')
-	return b.String(), nil
+	return b.String()
 }
 
 // ValidUnitName reports whether name is a full systemd unit name
