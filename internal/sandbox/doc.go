@@ -1,0 +1,109 @@
+// Package sandbox owns the native container of nucleus-exec: namespaces,
+// the mount layout and pivot_root, the in-namespace init, the workload's
+// identity, capabilities and rlimits, and the point where the seccomp
+// filter and the Landlock domain are applied. It must not schedule probes,
+// talk to systemd, or parse spec files: it takes a validated *spec.Spec.
+//
+// # Processes
+//
+// Start (in the supervisor, multi-threaded Go) computes a plan from the spec
+// once and re-executes /proc/self/exe as init (argv[0] "nucleus:init") with
+// CLONE_NEWNS plus the configured pid/ipc/uts/net/cgroup namespaces (and
+// CLONE_NEWUSER for user_namespace = "auto"), PDEATHSIG SIGKILL and its own
+// process group. The plan travels as JSON in the environment of init only;
+// a SOCK_SEQPACKET socketpair carries control messages both ways.
+//
+// init is PID 1 of the new pid namespace. It sets itself non-dumpable
+// (CVE-2019-5736: /proc/1/exe cannot be opened by the workload), builds the
+// filesystem, sets the hostname, brings loopback up, resolves the user in
+// the container's /etc/passwd and /etc/group, then forks the exec stage
+// (argv[0] "nucleus:exec", a fresh single-purpose process of the same
+// binary) for the workload. It then reaps every zombie, forwards
+// SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 (and any signal sent with
+// Container.Signal) to the workload through a pidfd, runs exec probes on
+// request, and exits with the workload's status (128+signal when killed).
+// When init exits the kernel kills everything else in the pid namespace; if
+// the supervisor dies, PDEATHSIG kills init. Without a pid namespace init
+// is a child subreaper and kills the workload's session on exit.
+//
+// The exec stage, on one locked OS thread: builds the seccomp filter, sets
+// RLIMIT_NOFILE (from [resources] nofile) and RLIMIT_NPROC (only with
+// user_namespace = "auto", where the per-uid count means this container;
+// with host uids TasksMax= is the bound), drops the bounding set, calls
+// setgroups/setresgid/setresuid as raw per-thread syscalls (the same thread
+// execs next), sets permitted = effective = inheritable = ambient = the
+// spec's capabilities, changes to the workdir, resolves the command in PATH,
+// sets no_new_privs, applies Landlock, marks every fd above 2
+// close-on-exec, installs seccomp last and execs. Its status pipe reaches
+// EOF on a successful exec. A command that is not found exits 127, one that
+// cannot be executed 126: Start still succeeds and Wait reports that
+// status (the reason goes to Options.Log); every other failure is a setup
+// error returned by Start, for which nucleus-exec exits 125.
+//
+// Exec probes are forked by init through the same exec stage, so they have
+// exactly the workload's identity, capabilities, seccomp filter and
+// Landlock rules; their session is killed when the caller's context ends.
+// Dial creates its socket on a locked thread switched (setns) into the
+// container's network namespace.
+//
+// # Filesystem
+//
+// Inside init's private mount namespace a staging tmpfs is mounted over
+// /tmp and pivoted to (the host tree is then reachable at /oldroot, so
+// sources anywhere, /tmp included, stay reachable). The container root is
+// assembled at /newroot, in this order:
+//
+//   - rootfs = "": a fresh tmpfs with the host's /usr /bin /sbin /lib*
+//     /etc bound read-only, nosuid, nodev (symlinks such as /bin -> usr/bin
+//     recreated as symlinks); a directory rootfs: bound recursively;
+//   - /proc: a fresh proc (mounted while the host proc is still attached,
+//     as the kernel requires in a user namespace) with kcore, kallsyms,
+//     kmsg, keys, timer_list, sched_debug, … replaced by /dev/null,
+//     acpi/asound/scsi/driver hidden under empty read-only tmpfs, and sys,
+//     bus, fs, irq, sysrq-trigger read-only;
+//   - /sys: read-only sysfs with firmware and security masked, or empty
+//     when the kernel refuses sysfs (user namespace with host network);
+//   - /dev: tmpfs with the host's null, zero, full, random, urandom, tty
+//     bound in, a private devpts, ptmx, /dev/shm, fd/stdin/stdout/stderr
+//     links; then read-only;
+//   - /tmp and /run: tmpfs; the notify socket at /run/nucleus/notify;
+//   - [[mount]] entries, then credentials (read-only files), in order;
+//     binds are nosuid,nodev;
+//   - the root itself read-only when isolation.read_only.
+//
+// Then the host tree is detached, pivot_root(".", ".") stacks the staging
+// root on /newroot and it is detached too. Mount targets are resolved with
+// github.com/cyphar/filepath-securejoin inside /newroot, so a symlink in a
+// directory rootfs cannot send a mount outside it. init and the exec stage
+// re-execute /proc/self/exe after pivot_root, which works for any rootfs
+// only because nucleus-exec is static (CGO_ENABLED=0).
+//
+// # Landlock policy
+//
+// The workload may: read and execute the host view (rootfs = "") or the
+// whole directory rootfs (and write it when not read-only); read /proc,
+// /sys and /dev; read and write /tmp, /dev/shm, /run, /proc, /dev/null,
+// /dev/zero, /dev/full, /dev/tty, /dev/pts and /dev/ptmx; read every
+// [[mount]] and credential, write the read-write mounts, execute bind
+// mounts (except credentials); plus [landlock] read/write/execute and
+// tcp_bind/tcp_connect. Everything else (the tmpfs root itself, memfds,
+// the host binary through /proc/self/exe) is denied where the kernel has
+// Landlock.
+//
+// # Environment
+//
+// The workload's environment is reset to PATH=/usr/local/sbin:
+// /usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, HOME (from passwd), USER,
+// HOSTNAME, container=nucleus, NOTIFY_SOCKET=/run/nucleus/notify only with
+// a notify socket, then the spec's [exec] environment on top. TERM is not
+// passed. Variables starting with LD_ and NOTIFY_SOCKET are refused.
+//
+// # User namespace "auto"
+//
+// Container ids 0..65535 map to a 65536-id host range starting at
+// 0x100000 + 65536*(fnv32(NAME) mod 16384): the same spec name always gets
+// the same range, so files the container creates keep their owner across
+// restarts. Host files appear owned by nobody unless owned by the range;
+// to give the container's uid N write access to a bound directory, chown it
+// to host uid base+N (the base is in /proc/<init pid>/uid_map).
+package sandbox
