@@ -119,8 +119,7 @@ after = ["db"]
 requires = ["db"]
 wanted_by = []
 `,
-	})
-	e.sh("mkdir -p /run/e2e-order")
+	}, "mkdir -p /run/e2e-order")
 
 	// wanted_by: the generator linked atboot into multi-user.target.wants.
 	p := e.show("atboot.service", "WantedBy")
@@ -247,7 +246,7 @@ wanted_by = []
 `, readinessWorkload, p.name, p.port, p.probe)
 	}
 	specs["never-ready"] = `[exec]
-command = ["/bin/busybox", "sleep", "1000", "e2e-never-ready"]
+` + python("import time\ntime.sleep(1000)\n", "e2e-never-ready") + `
 [readiness]
 tcp = 8089
 interval = "100ms"
@@ -314,8 +313,8 @@ interval = "10s"
 wanted_by = []
 `, name)
 	}
-	e := setup(t, harness.Options{}, map[string]string{"sick": spec("sick"), "fine": spec("fine")})
-	e.sh("for d in sick fine; do mkdir -p /run/e2e-$d; echo ok > /run/e2e-$d/healthy; done")
+	e := setup(t, harness.Options{}, map[string]string{"sick": spec("sick"), "fine": spec("fine")},
+		"for d in sick fine; do mkdir -p /run/e2e-$d; echo ok > /run/e2e-$d/healthy; done")
 	for _, u := range []string{"sick", "fine"} {
 		if _, err := e.systemctl("start", u); err != nil {
 			t.Fatalf("start %s: %v\n%s", u, err, e.journalText(u+".service"))
@@ -354,6 +353,9 @@ addr = os.environ["NOTIFY_SOCKET"]
 s.sendto(b"STATUS=warming up", addr)
 open("/data/sent-ready", "w").close()
 s.sendto(b"READY=1\nSTATUS=serving 42 widgets\nMAINPID=1", addr)
+# and a later update, as a daemon reports progress after it is up
+time.sleep(0.5)
+s.sendto(b"STATUS=serving 43 widgets", addr)
 time.sleep(1000)
 `, "e2e-note") + `
 [[mount]]
@@ -365,18 +367,17 @@ notify = true
 start_timeout = "30s"
 [unit]
 wanted_by = []
-`})
-	e.sh("mkdir -p /run/e2e-notify")
+`}, "mkdir -p /run/e2e-notify")
 	out, err := e.in.Exec("sh", "-c", "systemctl start note && test -e /run/e2e-notify/sent-ready && echo ready-was-sent")
 	if err != nil || !strings.Contains(out, "ready-was-sent") {
 		t.Fatalf("start returned before the workload sent READY=1 (or failed): %q, %v\n%s", out, err, e.journalText("note.service"))
 	}
-	p := e.waitFor("note.service", "the relayed STATUS=", func(p harness.Props) bool { return p["StatusText"] == "serving 42 widgets" }, shortWait)
+	p := e.waitFor("note.service", "the relayed STATUS=", func(p harness.Props) bool { return p["StatusText"] == "serving 43 widgets" }, shortWait)
 	if comm := strings.TrimSpace(e.sh("cat /proc/" + p["MainPID"] + "/comm")); comm != "nucleus-exec" {
 		t.Errorf("MainPID %s is %q after the workload sent MAINPID=1; want nucleus-exec", p["MainPID"], comm)
 	}
 	status, _ := e.systemctl("status", "--no-pager", "note")
-	if !strings.Contains(status, "serving 42 widgets") {
+	if !strings.Contains(status, "serving 43 widgets") {
 		t.Errorf("systemctl status does not show the status:\n%s", status)
 	}
 	e.waitJournal("note.service", "NOTIFY_SOCKET=/run/nucleus/notify")
@@ -468,7 +469,7 @@ func TestResources(t *testing.T) {
 ` + python(`
 chunks = []
 for i in range(64):
-    chunks.append(bytearray(8 << 20))
+    chunks.append(b"\x01" * (8 << 20))  # written, so really resident
     print("allocated %d MiB" % ((i + 1) * 8))
 print("allocated all of it")
 `, "e2e-hog") + `

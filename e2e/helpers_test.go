@@ -24,12 +24,16 @@ type env struct {
 	in *harness.Instance
 }
 
-// setup boots an instance, writes the specs (name → TOML) to /etc/nucleus,
+// setup boots an instance, runs the prep shell commands in it (e.g.
+// creating mount sources), writes the specs (name → TOML) to /etc/nucleus,
 // installs nucleus and runs daemon-reload.
-func setup(t *testing.T, opts harness.Options, specs map[string]string) *env {
+func setup(t *testing.T, opts harness.Options, specs map[string]string, prep ...string) *env {
 	t.Helper()
 	in := harness.Boot(t, opts)
 	e := &env{t: t, in: in}
+	for _, script := range prep {
+		e.sh(script)
+	}
 	for name, body := range specs {
 		if err := in.WriteSpec(name, body); err != nil {
 			t.Fatal(err)
@@ -37,6 +41,14 @@ func setup(t *testing.T, opts harness.Options, specs map[string]string) *env {
 	}
 	if err := in.InstallNucleus(bins); err != nil {
 		t.Fatal(err)
+	}
+	// Every spec a test writes is meant to be valid: say why when the
+	// generator refused one, rather than failing later on a missing unit.
+	for name := range specs {
+		if p := e.show(name+".service", "LoadState"); p["LoadState"] != "loaded" {
+			out, err := in.Exec(harness.GeneratorPath, "--dry-run")
+			t.Fatalf("no unit for spec %s (%s); nucleus-generator --dry-run: %v\n%s", name, p, err, out)
+		}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
