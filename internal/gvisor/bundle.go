@@ -1,0 +1,277 @@
+package gvisor
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nucleus-containers/nucleus/internal/spec"
+)
+
+// defaultPath is the PATH every workload starts with (the spec may override
+// it); the same as the native sandbox's.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Paths inside the sandbox that belong to nucleus.
+const (
+	notifyPathInside = "/run/nucleus/notify"
+	relayPathInside  = "/run/nucleus/relay"
+)
+
+// hostViewDirs are the host directories a rootfs = "" container sees,
+// read-only; the same list as the native sandbox's. Entries that are
+// symlinks on the host (merged /usr: /bin -> usr/bin) are recreated as the
+// same symlinks in the bundle's root directory.
+var hostViewDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
+
+// OCI masked and read-only paths, matching what the native sandbox hides
+// under /proc and /sys. gVisor's own /proc has none of the host's kernel
+// state behind these names; they are listed so that the bundle says what
+// the spec means, whatever runtime reads it.
+var (
+	maskedPaths = []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/kallsyms", "/proc/kmsg",
+		"/proc/keys", "/proc/key-users", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+		"/proc/sched_debug", "/proc/scsi", "/proc/driver", "/sys/firmware", "/sys/kernel/security"}
+	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
+
+// hostEntry is one host-view directory, or a symlink to recreate.
+type hostEntry struct {
+	Path    string
+	Symlink string // non-empty: recreate as a symlink with this target
+}
+
+// hostFacts are the host-side inputs of a bundle, gathered once so that
+// building the OCI config is a pure function of (spec, facts).
+type hostFacts struct {
+	BundleRoot string      // host directory used as the root when rootfs = ""
+	HostView   []hostEntry // rootfs = "" only
+	CredDir    string      // $CREDENTIALS_DIRECTORY, "" when run by hand
+	Notify     string      // host path of the notify socket, "" = none
+	Relay      string      // host path of the relay binary, "" = not mounted
+	StartFIFO  string      // host path of the FIFO the poststart hook writes to
+	Shell      string      // host shell that runs the poststart hook
+	Identity   identity    // the resolved user
+}
+
+// gatherHostView lists the host-view entries that exist on this host.
+func gatherHostView() ([]hostEntry, error) {
+	var out []hostEntry
+	for _, d := range hostViewDirs {
+		fi, err := os.Lstat(d)
+		if err != nil {
+			continue // /lib32 etc. exist only on some hosts
+		}
+		e := hostEntry{Path: d}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			t, err := os.Readlink(d)
+			if err != nil {
+				return nil, fmt.Errorf("host view %s: %w", d, err)
+			}
+			e.Symlink = t
+		} else if !fi.IsDir() {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// buildConfig turns a validated spec into the OCI runtime config runsc
+// reads. It does not touch the filesystem.
+func buildConfig(s *spec.Spec, f hostFacts) (*specs.Spec, error) {
+	if len(s.Exec.Command) == 0 {
+		return nil, fmt.Errorf("exec.command is empty")
+	}
+	env, err := workloadEnv(s, f)
+	if err != nil {
+		return nil, err
+	}
+	workdir := s.Exec.Workdir
+	if workdir == "" {
+		workdir = "/"
+	}
+	caps := append([]string{}, s.Isolation.Capabilities...)
+	proc := &specs.Process{
+		User: specs.User{
+			UID:            f.Identity.UID,
+			GID:            f.Identity.GID,
+			AdditionalGids: f.Identity.SupGIDs,
+		},
+		Args: append([]string(nil), s.Exec.Command...),
+		Env:  env,
+		Cwd:  workdir,
+		// All five sets equal the kept list: a non-root workload keeps its
+		// capabilities across its own execve only through the ambient set.
+		Capabilities: &specs.LinuxCapabilities{
+			Bounding: caps, Effective: caps, Inheritable: caps, Permitted: caps, Ambient: caps,
+		},
+		NoNewPrivileges: true,
+	}
+	if n := uint64(s.Resources.NOFile); n > 0 {
+		proc.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: n, Soft: n}}
+	}
+	hostname := s.Exec.Hostname
+	if hostname == "" {
+		hostname = s.Name
+	}
+
+	cfg := &specs.Spec{
+		Version:  specs.Version,
+		Process:  proc,
+		Hostname: hostname,
+		Linux: &specs.Linux{
+			// gVisor is always its own pid, ipc, uts and mount world; the
+			// list says so for runsc, which would otherwise share nothing
+			// less.
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+			},
+			MaskedPaths:   maskedPaths,
+			ReadonlyPaths: readonlyPaths,
+		},
+	}
+	if s.Isolation.Rootfs != "" {
+		cfg.Root = &specs.Root{Path: filepath.Clean(s.Isolation.Rootfs), Readonly: s.Isolation.ReadOnly}
+	} else {
+		cfg.Root = &specs.Root{Path: f.BundleRoot, Readonly: s.Isolation.ReadOnly}
+	}
+
+	ro := []string{"rbind", "ro", "nosuid", "nodev"}
+	mounts := []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+	}
+	if s.Isolation.Rootfs == "" {
+		for _, e := range f.HostView {
+			if e.Symlink == "" {
+				mounts = append(mounts, specs.Mount{Destination: e.Path, Type: "bind", Source: e.Path, Options: ro})
+			}
+		}
+	}
+	mounts = append(mounts,
+		specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
+		specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755"}},
+	)
+	for _, m := range s.Mounts {
+		switch m.Type {
+		case spec.MountBind:
+			opts := []string{"rbind", "nosuid", "nodev"}
+			if m.ReadOnly {
+				opts = append(opts, "ro")
+			}
+			mounts = append(mounts, specs.Mount{Destination: filepath.Clean(m.Target), Type: "bind", Source: m.Source, Options: opts})
+		case spec.MountTmpfs:
+			opts := []string{"nosuid", "nodev"}
+			if m.ReadOnly {
+				opts = append(opts, "ro")
+			}
+			if m.Size > 0 {
+				opts = append(opts, fmt.Sprintf("size=%d", m.Size))
+			}
+			mounts = append(mounts, specs.Mount{Destination: filepath.Clean(m.Target), Type: "tmpfs", Source: "tmpfs", Options: opts})
+		default:
+			return nil, fmt.Errorf("mount %s: unknown type %q", m.Target, m.Type)
+		}
+	}
+	for _, c := range s.Credentials {
+		mounts = append(mounts, specs.Mount{Destination: filepath.Clean(c.Target), Type: "bind", Source: credentialSource(c, f.CredDir), Options: ro})
+	}
+	// nucleus's own files go last, so that no [[mount]] can hide them.
+	if f.Notify != "" {
+		mounts = append(mounts, specs.Mount{Destination: notifyPathInside, Type: "bind", Source: f.Notify, Options: []string{"bind", "nosuid", "nodev"}})
+	}
+	if f.Relay != "" {
+		mounts = append(mounts, specs.Mount{Destination: relayPathInside, Type: "bind", Source: f.Relay, Options: []string{"bind", "ro", "nosuid", "nodev"}})
+	}
+	cfg.Mounts = mounts
+
+	// The poststart hook runs on the host after the workload has been
+	// started: it is how Start learns that the workload runs without
+	// polling `runsc state`.
+	cfg.Hooks = &specs.Hooks{Poststart: []specs.Hook{{
+		Path: f.Shell,
+		Args: []string{"sh", "-c", `echo started > "$1"`, "nucleus-started", f.StartFIFO},
+	}}}
+	return cfg, nil
+}
+
+// credentialSource is where a credential is read from: under systemd the
+// copy LoadCredential= made in $CREDENTIALS_DIRECTORY, run by hand the
+// spec's source itself (as in the native sandbox).
+func credentialSource(c spec.Credential, credDir string) string {
+	if credDir != "" {
+		return filepath.Join(credDir, c.Name)
+	}
+	return c.Source
+}
+
+// refusedEnv reports whether a variable may not be set by the spec; the
+// same rule as the native sandbox's.
+func refusedEnv(name string) bool {
+	return strings.HasPrefix(name, "LD_") || name == "NOTIFY_SOCKET"
+}
+
+// workloadEnv is the documented default environment (PATH, container,
+// HOSTNAME, HOME, USER, NOTIFY_SOCKET with notify), then the spec's, sorted.
+func workloadEnv(s *spec.Spec, f hostFacts) ([]string, error) {
+	hostname := s.Exec.Hostname
+	if hostname == "" {
+		hostname = s.Name
+	}
+	env := map[string]string{
+		"PATH":      defaultPath,
+		"container": "nucleus",
+		"HOSTNAME":  hostname,
+		"HOME":      f.Identity.Home,
+		"USER":      f.Identity.Name,
+	}
+	if f.Notify != "" {
+		env["NOTIFY_SOCKET"] = notifyPathInside
+	}
+	for k, v := range s.Exec.Environment {
+		if refusedEnv(k) {
+			return nil, fmt.Errorf("exec.environment: %s may not be set (dynamic-loader and notify variables are refused)", k)
+		}
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return nil, fmt.Errorf("exec.environment: invalid variable %q", k)
+		}
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// prepareRoot creates the bundle's root directory for rootfs = "": empty
+// mountpoints for the host-view directories and the host's merged-/usr
+// symlinks.
+func prepareRoot(dir string, view []hostEntry) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bundle root: %w", err)
+	}
+	for _, e := range view {
+		dst := filepath.Join(dir, e.Path)
+		var err error
+		if e.Symlink != "" {
+			err = os.Symlink(e.Symlink, dst)
+		} else {
+			err = os.Mkdir(dst, 0o755)
+		}
+		if err != nil {
+			return fmt.Errorf("bundle root: %w", err)
+		}
+	}
+	return nil
+}
