@@ -26,8 +26,12 @@ deps:
 unit: build
 	$(GO) test -count=1 ./...
 
+# e2e: the end-to-end suite (issue 3), as root: each test boots a throw-away
+# systemd (internal/e2e/harness). The timeout bounds a run where every wait
+# runs out; a passing run takes a few minutes.
 e2e: build
-	$(GO) test -count=1 -v -tags e2e ./e2e/...
+	$(GO) vet -tags e2e ./e2e/...
+	$(GO) test -count=1 -v -timeout 30m -tags e2e ./e2e/...
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
