@@ -233,8 +233,10 @@ func decodeSources(name string, srcs []source) (*Spec, ErrorList) {
 // parseSource decodes one file into a node tree, reporting a syntax error
 // with the library's line.
 func (d *decoder) parseSource(idx int, src source) *node {
-	var raw map[string]any
-	if _, err := toml.Decode(string(src.data), &raw); err != nil {
+	// Decoding into an interface takes the parser's own map as it is,
+	// without the reflective copy a map[string]any target costs.
+	var raw any
+	if err := toml.Unmarshal(src.data, &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			d.errs = append(d.errs, &Error{File: src.path, Line: max(pe.Position.Line, 0),
