@@ -39,15 +39,18 @@ func TestBootExecStop(t *testing.T) {
 			if out, err := in.Exec("cat", "/proc/1/comm"); err != nil || strings.TrimSpace(out) != "systemd" {
 				t.Fatalf("PID 1 inside = %q, %v", out, err)
 			}
-			marker := "/etc/nucleus-e2e-selftest-" + strconv.Itoa(in.PID())
-			if err := in.WriteFile(marker, []byte("hello\n"), 0o640); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := in.Exec("stat", "-c", "%a %U %s", marker); err != nil || strings.TrimSpace(out) != "640 root 6" {
-				t.Fatalf("written file: %q, %v", out, err)
-			}
-			if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("a write inside the instance reached the host's %s (%v)", marker, err)
+			// Writes anywhere inside stay inside.
+			for _, dir := range []string{"/etc", "/usr/libexec", "/var/lib", "/run", "/tmp"} {
+				marker := dir + "/nucleus-e2e-selftest-" + strconv.Itoa(in.PID())
+				if err := in.WriteFile(marker, []byte("hello\n"), 0o640); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := in.Exec("stat", "-c", "%a %U %s", marker); err != nil || strings.TrimSpace(out) != "640 root 6" {
+					t.Fatalf("written file: %q, %v", out, err)
+				}
+				if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("a write inside the instance reached the host's %s (%v)", marker, err)
+				}
 			}
 			// A failing command reports its exit status and stderr.
 			_, err = in.Exec("sh", "-c", "echo oops >&2; exit 3")
