@@ -22,16 +22,17 @@ const systemdAnalyze = "/usr/bin/systemd-analyze"
 // (stubDir has them); SYSTEMD_UNIT_PATH puts the output directory and the
 // stubs before the system's unit path (the trailing ':' appends it, for
 // multi-user.target and friends). nucleus.slice needs no file: systemd
-// synthesizes slice units. --man=no because nucleus's own man pages are not
-// installed on the test machine (Documentation=man:nucleus.toml(5)).
-func verifyUnits(t *testing.T, unitDir, stubDir string, units []string) (string, bool) {
+// synthesizes slice units. verify also runs `man` for Documentation=;
+// MANPATH points at the project's own nucleus.toml(5) (man/ in the
+// repository), so the man: link is checked too.
+func verifyUnits(t *testing.T, unitDir, stubDir, manDir string, units []string) (string, bool) {
 	t.Helper()
 	if _, err := os.Stat(systemdAnalyze); err != nil {
 		t.Fatalf("systemd-analyze is required for this test (apt-get install systemd): %v", err)
 	}
-	cmd := exec.Command(systemdAnalyze, append([]string{"verify", "--man=no"}, units...)...)
+	cmd := exec.Command(systemdAnalyze, append([]string{"verify", "--man=yes"}, units...)...)
 	cmd.Dir = unitDir
-	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+unitDir+":"+stubDir+":", "SYSTEMD_LOG_COLOR=0")
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+unitDir+":"+stubDir+":", "MANPATH="+manDir, "SYSTEMD_LOG_COLOR=0")
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil && len(bytes.TrimSpace(out)) == 0
 }
@@ -55,6 +56,15 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	}
 	execPath := filepath.Join(tmp, "nucleus-exec")
 	writeStub(t, execPath, "#!/bin/sh\nexit 0\n", 0o755)
+	manDir := filepath.Join(tmp, "man")
+	if err := os.MkdirAll(filepath.Join(manDir, "man5"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile("../../man/nucleus.toml.5")
+	if err != nil {
+		t.Fatalf("the units' Documentation= page: %v", err)
+	}
+	writeStub(t, filepath.Join(manDir, "man5", "nucleus.toml.5"), string(page), 0o644)
 	// Dependencies of the corpus's [unit] requires/wants (other specs).
 	for _, dep := range []string{"db.service", "cache.service"} {
 		writeStub(t, filepath.Join(stubDir, dep), "[Service]\nExecStart=/bin/true\n", 0o644)
@@ -77,7 +87,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	if len(units) != len(want) || len(units) < 30 {
 		t.Fatalf("generated %d units, want %d (valid golden specs)", len(units), len(want))
 	}
-	if out, ok := verifyUnits(t, outDir, stubDir, units); !ok {
+	if out, ok := verifyUnits(t, outDir, stubDir, manDir, units); !ok {
 		t.Errorf("systemd-analyze verify rejects generated units:\n%s", out)
 	}
 
@@ -90,7 +100,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	} {
 		p := filepath.Join(outDir, name)
 		writeStub(t, p, body, 0o644)
-		if out, ok := verifyUnits(t, outDir, stubDir, []string{p}); ok {
+		if out, ok := verifyUnits(t, outDir, stubDir, manDir, []string{p}); ok {
 			t.Errorf("verify harness accepted broken unit %s (output %q)", name, out)
 		}
 	}
