@@ -13,6 +13,26 @@ import (
 // so every unknown key, wrong type and bad value is reported with the file
 // and line of the node that carries it, and decoding never stops at the
 // first error.
+//
+// Decisions beyond DESIGN.md and types.go (see also crossCheck):
+//   - every string is refused if it holds a NUL byte;
+//   - durations are Go syntax or systemd's ("1min 30s", "2d"); a bare
+//     number other than "0" is refused (systemd reads seconds, Go nothing);
+//   - sizes are a positive byte count (integer or digits) or digits with
+//     one of K M G T P E (base 1024); 0 is refused, use "not set" instead;
+//   - capability names are case-insensitive, with or without CAP_, and
+//     stored as "CAP_X"; duplicates (also in namespaces, seccomp_allow,
+//     [unit] lists, credential names) are errors, not silently merged;
+//   - seccomp_allow only goes with seccomp = "default";
+//   - probe intervals and timeouts must be > 0; notify = false counts as
+//     no readiness kind; a drop-in's probe kind replaces the earlier one;
+//   - [[mount]] type and target, and [[credential]] name, source and
+//     target are required; a bind mount's source too;
+//   - environment names are POSIX names, without LD_* or NOTIFY_SOCKET
+//     (see checkEnvName);
+//   - an explicit hostname must be an RFC 1123 host name; the default is
+//     NAME verbatim (valid for sethostname, maybe not for DNS);
+//   - a dependency on the spec's own unit is an error.
 
 // Keys of each table, in the order DESIGN.md lists them.
 var (
