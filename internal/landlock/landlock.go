@@ -29,6 +29,9 @@
 // "host" this is what keeps it from the host's abstract sockets (the
 // containerd-shim escape, CVE-2020-15257), which seccomp cannot see.
 //
+// Nothing else is reachable: with empty path lists, no file can be
+// opened at all.
+//
 // Paths that do not exist are skipped: they come from mounts and the spec,
 // a missing path grants nothing, and refusing to start would make a spec
 // depend on the exact contents of its root filesystem. Rules.Missing lists

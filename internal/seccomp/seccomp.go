@@ -61,12 +61,18 @@ func (f *Filter) Len() int { return len(f.prog) }
 // "unconfined". Unknown syscall names in o.Allow, names nucleus refuses
 // outright, and profiles that cannot be expressed are errors.
 func Build(o Options) (*Filter, error) {
-	switch o.Mode {
-	case ModeUnconfined:
+	if o.Mode == ModeUnconfined {
 		if len(o.Allow) > 0 {
 			return nil, fmt.Errorf("seccomp: allow list %v given with seccomp = %q: it only extends the default profile", o.Allow, o.Mode)
 		}
 		return nil, nil
+	}
+	if runtime.GOARCH != "amd64" {
+		// The tables and the preamble are x86_64's: elsewhere the
+		// filter would kill every call. Fail at build time instead.
+		return nil, fmt.Errorf("seccomp: filters are built for x86_64 only, not %s", runtime.GOARCH)
+	}
+	switch o.Mode {
 	case ModeDefault, "":
 		if len(o.Allow) == 0 {
 			return defaultFilter()
