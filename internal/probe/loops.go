@@ -78,10 +78,11 @@ func extendTimeout(d time.Duration) string {
 }
 
 // WaitReady is the readiness loop for notify = true: the workload reports
-// READY=1 itself (through the relay, which closes ready). It sends
-// EXTEND_TIMEOUT_USEC= and STATUS=starting (waiting for READY=1…) once, then
-// READY=1 and STATUS=ready when ready is closed, or returns an error when
-// start_timeout passes first.
+// READY=1 itself, and the relay passes it on (with the workload's own
+// STATUS=, if it sent one) and closes ready. WaitReady sends
+// EXTEND_TIMEOUT_USEC= and STATUS=starting (waiting for READY=1…) once, and
+// returns nil when ready is closed, or an error when start_timeout passes
+// first.
 func WaitReady(ctx context.Context, clk Clock, r spec.Readiness, ready <-chan struct{}, n Notifier) error {
 	_ = n.Notify(
 		extendTimeout(r.StartTimeout+ExtendMargin),
@@ -91,7 +92,6 @@ func WaitReady(ctx context.Context, clk Clock, r spec.Readiness, ready <-chan st
 	defer timer.Stop()
 	select {
 	case <-ready:
-		_ = n.Notify("READY=1", "STATUS=ready")
 		return nil
 	case <-timer.C():
 		return fmt.Errorf("readiness: the workload did not send READY=1 within start_timeout %s", r.StartTimeout)
