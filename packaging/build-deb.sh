@@ -7,7 +7,8 @@
 # Environment:
 #   DEB_VERSION   Debian version (default: X.Y.Z-1 on a vX.Y.Z tag, else
 #                 0.1.0~gitDATE.SHA[+dirty]-1)
-#   BINDIR_BUILD  use binaries already built there instead of running `make build`
+#   BINDIR_BUILD  use binaries already built there (with PREFIX=/usr) instead
+#                 of building them with the Makefile's LDFLAGS
 #   OUT           output directory (default build/)
 #   LINTIAN=0     skip lintian (the Go test always runs it)
 #
@@ -45,8 +46,12 @@ ROOT=$STAGE/root
 mkdir -m 0755 "$ROOT"
 
 if [ -z "${BINDIR_BUILD:-}" ]; then
-	make -s build PREFIX=/usr VERSION="$UPSTREAM_VERSION" >&2
-	BINDIR_BUILD=bin
+	# Build with the Makefile's flags (ExecPath, Version) for PREFIX=/usr,
+	# into the staging area: bin/ may be in use by tests running meanwhile.
+	ldflags=$(printf 'print-ldflags:\n\t@echo $(LDFLAGS)\n' |
+		make -s --no-print-directory -f Makefile -f - print-ldflags PREFIX=/usr VERSION="$UPSTREAM_VERSION")
+	BINDIR_BUILD=$STAGE/bin
+	CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$BINDIR_BUILD/" ./cmd/nucleus-generator ./cmd/nucleus-exec
 fi
 DESTDIR=$ROOT PREFIX=/usr SYSCONFDIR=/etc BINDIR_BUILD=$BINDIR_BUILD \
 	./scripts/install.sh install >&2

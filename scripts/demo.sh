@@ -23,7 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin LC_ALL=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0
 
-say() { printf '\n\033[1mdemo: %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD="" PLAIN=""; fi
+say() { printf '\n%sdemo: %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 die() { echo "demo: FAILED: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (it installs packages and boots or uses systemd)"
@@ -121,6 +122,8 @@ IN timeout 60 systemctl start web.service || start_rc=$?
 # ---- 4. show it -------------------------------------------------------------
 say "systemctl status web"
 IN systemctl status --no-pager --lines=0 web.service || true
+say "systemctl status nucleus.slice (every container runs in it)"
+IN systemctl status --no-pager --lines=0 nucleus.slice || true
 say "journalctl -u web"
 IN journalctl --no-pager -o short-precise -u web.service || true
 [ "$start_rc" = 0 ] || die "systemctl start web exited $start_rc (status and journal above)"
