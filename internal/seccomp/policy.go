@@ -93,12 +93,15 @@ type argRule struct {
 }
 
 // The program is assembled here rather than by
-// github.com/elastic/go-seccomp-bpf at run time: that library's syscall
-// tables cost 0.5-1 ms of package initialisation in every nucleus-exec
-// start (measured with GODEBUG=inittrace=1), more than the whole filter is
-// worth. Its x86_64 table is copied into zsyscalls.go by a test, and
-// TestAssemblerMatchesLibrary runs both assemblers' programs on the same
-// inputs in a BPF interpreter.
+// github.com/elastic/go-seccomp-bpf, for two reasons: importing that
+// library costs 0.5-1 ms of package initialisation (its syscall maps) in
+// every nucleus-exec start, measured with GODEBUG=inittrace=1; and in
+// v1.6.0 it does not reload the syscall number after a group that compared
+// arguments (a later group for the same syscall then tests an argument
+// instead: "personality(0xffffffff)" in a Docker-style profile was
+// refused), and its long-jump fixup fails on a program the size of the
+// default profile. TestProgramMatchesPolicy checks this assembler against
+// a plain Go reading of the policy, in a BPF interpreter.
 //
 // The layout keeps every jump short (BPF conditional jumps reach at most
 // 255 instructions ahead):

@@ -4,11 +4,15 @@
 // either into classic BPF, and installing it on the calling thread.
 //
 // It is pure Go (no cgo, no libseccomp): nucleus-exec is a static binary.
-// The BPF body is assembled by github.com/elastic/go-seccomp-bpf, which has
-// the syscall tables and 64-bit argument comparisons; this package adds its
-// own preamble that kills any foreign architecture or x32 syscall outright
-// (SECCOMP_RET_KILL_PROCESS), because the library's own preamble would give a
-// foreign architecture the profile's default action instead.
+// The syscall tables come from github.com/elastic/go-seccomp-bpf (copied
+// into zsyscalls.go by a test); the BPF is assembled here (policy.go says
+// why). Every program starts with a preamble that kills any foreign
+// architecture or x32 syscall outright (SECCOMP_RET_KILL_PROCESS): their
+// numbers mean other calls, so no rule written for x86_64 applies to them.
+//
+// Blocked calls return EPERM; clone3 returns ENOSYS (libc then uses clone,
+// whose flags can be checked); MPTCP sockets return EPROTONOSUPPORT (so
+// that programs fall back to TCP, which Landlock's port rules cover).
 //
 // This package must not know the spec file format or decide when a filter is
 // installed: the sandbox builds a Filter from Options and installs it as the
