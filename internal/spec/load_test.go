@@ -329,6 +329,13 @@ func pathOf(components ...string) keyPath {
 	return p
 }
 
+func TestKeyLinesAfterByteOrderMark(t *testing.T) {
+	lines := keyLines([]byte("\ufeff[exec]\ncommand = []\n"))
+	if got := lines[pathOf("exec", "command")]; got != 2 {
+		t.Errorf("line of exec.command = %d, want 2", got)
+	}
+}
+
 func TestSuggest(t *testing.T) {
 	cands := []string{"memory", "memory_high", "cpus", "pids"}
 	for word, want := range map[string]string{

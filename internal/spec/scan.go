@@ -131,6 +131,9 @@ func (sc *lineScanner) skipComment() {
 
 func (sc *lineScanner) run() {
 	ctx := rootPath
+	if bytes.HasPrefix(sc.s, []byte("\ufeff")) {
+		sc.i = 3 // a UTF-8 byte order mark, which the library skips too
+	}
 	for sc.more() {
 		start := sc.i
 		sc.skipWS()
@@ -158,6 +161,10 @@ func (sc *lineScanner) run() {
 		default:
 			line := sc.lineAt(sc.i)
 			key := sc.parseKey()
+			if len(key) == 0 {
+				sc.skipComment() // not a key: give up on this line
+				break
+			}
 			sc.skipWS()
 			if sc.more() && sc.s[sc.i] == '=' {
 				sc.i++
