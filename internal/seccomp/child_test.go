@@ -157,6 +157,7 @@ func probes() []probe {
 		{"iopl", func() unix.Errno { return sys(unix.SYS_IOPL, 99) }},
 		{"reboot", func() unix.Errno { return sys(unix.SYS_REBOOT, 0, 0, 0, 0) }},
 		{"swapon", func() unix.Errno { return sys(unix.SYS_SWAPON, cstr("/nonexistent-nucleus"), 0) }},
+		{"mkdir", func() unix.Errno { return sys(unix.SYS_MKDIR, cstr("/nonexistent-nucleus/dir"), 0o755) }},
 		{"syslog", func() unix.Errno { return sys(unix.SYS_SYSLOG, 10, 0, 0) }}, // SYSLOG_ACTION_SIZE_BUFFER
 		{"getppid", func() unix.Errno { return sys(unix.SYS_GETPPID) }},
 		{"getpgid-0", func() unix.Errno { return sys(unix.SYS_GETPGID, 0) }},
@@ -277,6 +278,7 @@ func TestDefaultFilterInChild(t *testing.T) {
 		"finit_module": unix.EPERM, "open_by_handle_at": unix.EPERM, "fsopen": unix.EPERM,
 		"open_tree": unix.EPERM, "clock_settime": unix.EPERM, "iopl": unix.EPERM, "reboot": unix.EPERM,
 		"swapon": unix.EPERM, "syslog": unix.EPERM,
+		"mkdir":             unix.ENOENT, // reached the kernel
 		"kill-self-sigusr2": 0,
 	}
 	got := runScenario(t, "default")
@@ -314,6 +316,22 @@ func TestProfileInChild(t *testing.T) {
 		"mount":                unix.ENOENT, // default allow: the kernel answers
 		"clone3":               unix.EINVAL,
 		"getpid":               0,
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: got %s, want %s", name, errnoName(got[name]), errnoName(w))
+		}
+	}
+}
+
+// TestDenylistProfileInChild installs testdata/profiles/denylist.json
+// (default allow, SECCOMP_FILTER_FLAG_SPEC_ALLOW): mkdir gets the
+// profile's EROFS, everything else reaches the kernel.
+func TestDenylistProfileInChild(t *testing.T) {
+	got := runScenario(t, "profile:testdata/profiles/denylist.json")
+	want := map[string]unix.Errno{
+		"mkdir": unix.EROFS, "getpid": 0, "mount": unix.ENOENT, "clone3": unix.EINVAL,
+		"socket-packet": 0, // allowed: this test runs as root
 	}
 	for name, w := range want {
 		if got[name] != w {

@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,6 +51,22 @@ func TestBuild(t *testing.T) {
 				t.Fatalf("Build(%+v): %d instructions", tt.o, f.Len())
 			}
 		})
+	}
+}
+
+// TestHostNetworkSameFilter: the default filter does not depend on the
+// network mode (see Options.HostNetwork for why).
+func TestHostNetworkSameFilter(t *testing.T) {
+	none, err := Build(Options{Mode: ModeDefault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := Build(Options{Mode: ModeDefault, HostNetwork: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(none.prog, host.prog) || none.flags != host.flags {
+		t.Fatal("the default filter differs between network modes")
 	}
 }
 
