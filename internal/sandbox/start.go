@@ -164,6 +164,7 @@ func (c *Container) readControl(started chan<- message) {
 	buf := make([]byte, 1<<16)
 	first := true
 	defer func() {
+		c.ctl.Close()
 		if first {
 			close(started)
 		}
@@ -220,7 +221,8 @@ func (c *Container) waitInit() {
 		delete(c.pending, id)
 	}
 	c.mu.Unlock()
-	c.ctl.Close()
+	// c.ctl is closed by readControl at EOF, once it has drained what init
+	// sent before exiting (a "started" may still be queued here).
 	close(c.done)
 }
 
