@@ -283,13 +283,16 @@ func globalFlags(root string, mode spec.NetworkMode, notify bool) []string {
 	return f
 }
 
-// runscCmd builds one runsc invocation for this container.
+// runscCmd builds one runsc invocation for this container, killed when ctx
+// ends.
 func (c *Container) runscCmd(ctx context.Context, args ...string) *exec.Cmd {
-	all := append(append([]string(nil), c.flags...), args...)
-	if ctx == nil {
-		return exec.Command(c.runsc, all...)
-	}
-	return exec.CommandContext(ctx, c.runsc, all...)
+	return exec.CommandContext(ctx, c.runsc, append(append([]string(nil), c.flags...), args...)...)
+}
+
+// runscLong builds a runsc invocation that lives as long as what it runs
+// (run, exec): it is ended by killing what runs inside, not by a context.
+func (c *Container) runscLong(args ...string) *exec.Cmd {
+	return exec.Command(c.runsc, append(append([]string(nil), c.flags...), args...)...)
 }
 
 // removeStale removes what a previous run with the same name left behind
@@ -373,7 +376,7 @@ func (c *Container) run(opts sandbox.Options) error {
 	}
 	defer fifo.Close()
 
-	cmd := c.runscCmd(nil, "run", "--bundle", c.bundle, c.id)
+	cmd := c.runscLong("run", "--bundle", c.bundle, c.id)
 	cmd.Stdin = orDefault(opts.Stdin, os.Stdin)
 	cmd.Stdout = orDefault(opts.Stdout, os.Stdout)
 	cmd.Stderr = orDefault(opts.Stderr, os.Stderr)
@@ -571,7 +574,7 @@ func (c *Container) startExec(p specs.Process, stdin io.Reader, stdout, stderr i
 		return nil, "", nil, fmt.Errorf("gvisor: exec: process file: %w", err)
 	}
 	remove = func() { _ = os.Remove(pf); _ = os.Remove(pidf) }
-	cmd = c.runscCmd(nil, "exec", "--process", pf, "--internal-pid-file", pidf, c.id)
+	cmd = c.runscLong("exec", "--process", pf, "--internal-pid-file", pidf, c.id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if err := cmd.Start(); err != nil {
 		remove()
