@@ -14,7 +14,11 @@
 //	         /dev/null-style files belong here)
 //
 // Nothing is executable from a Write-only tree (W^X), and a device under
-// Read only can be read but not ioctl'd. Pathname unix sockets (ABI 9's
+// Read only can be read but not ioctl'd. W^X covers the filesystem only:
+// Landlock does not restrict files on kernel-internal mounts, so a memfd
+// written by the workload can still be executed (checked on this kernel,
+// ABI 7, through /proc/self/fd/N); the pid namespace's vm.memfd_noexec = 2
+// is what closes that. Pathname unix sockets (ABI 9's
 // resolve_unix) are not restricted: the notify socket is bind-mounted from
 // outside, and mounts already decide which sockets exist in the container.
 //
