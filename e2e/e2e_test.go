@@ -199,9 +199,8 @@ wanted_by = []
 	if p["Result"] != "exit-code" || p.Int("ExecMainStatus") != 3 || p.Int("NRestarts") != 0 {
 		t.Errorf("once.service: %s; want Result=exit-code ExecMainStatus=3 NRestarts=0", p)
 	}
-	if n := strings.Count(strings.Join(e.workloadOutput("flaky.service"), "\n"), "attempt"); n < 3 {
-		t.Errorf("flaky ran %d times, want >= 3", n)
-	}
+	// Each restart ran the workload again (its output can trail NRestarts).
+	e.waitOutputCount("flaky.service", "attempt", 3)
 	if e.show("flaky.service", "Restart")["Restart"] != "on-failure" || e.show("once.service", "Restart")["Restart"] != "no" {
 		t.Errorf("Restart= not as the specs say")
 	}
@@ -281,8 +280,10 @@ wanted_by = []
 			t.Fatalf("start of a never-ready unit succeeded: %s", e.show("never-ready.service"))
 		}
 		p := e.waitFor("never-ready.service", "failed", func(p harness.Props) bool { return p["ActiveState"] == "failed" }, shortWait)
-		if p["Result"] != "timeout" {
-			t.Errorf("never-ready: %s; want Result=timeout", p)
+		// Either systemd's TimeoutStartSec= fired, or nucleus-exec gave up at
+		// start_timeout itself and said which probe never passed.
+		if p["Result"] != "timeout" && !strings.Contains(p["StatusText"], "tcp 8089") {
+			t.Errorf("never-ready: %s; want Result=timeout or a status naming the probe", p)
 		}
 		e.waitNoProcesses("e2e-never-ready")
 	})

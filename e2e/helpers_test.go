@@ -135,6 +135,28 @@ func (e *env) workloadOutput(unit string) []string {
 	return out
 }
 
+// waitOutputCount waits until the unit's processes have written at least
+// n lines containing substr.
+func (e *env) waitOutputCount(unit, substr string, n int) {
+	e.t.Helper()
+	deadline := time.Now().Add(shortWait)
+	for {
+		count := 0
+		for _, l := range e.workloadOutput(unit) {
+			if strings.Contains(l, substr) {
+				count++
+			}
+		}
+		if count >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: %d lines with %q, want >= %d:\n%s", unit, count, substr, n, e.journalText(unit))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitNoProcesses waits until no process in the instance has marker in its
 // command line (the harness reads host /proc, so processes in the
 // container's own pid namespace count too).
