@@ -303,8 +303,8 @@ target = "/data"
 [health]
 exec = ["/bin/busybox", "sh", "-c", "echo x >> /data/probes; cat /data/healthy"]
 interval = "500ms"
-timeout = "1s"
-retries = 2
+timeout = "2s"
+retries = 3
 [restart]
 policy = "on-failure"
 delay = "200ms"
@@ -332,8 +332,9 @@ wanted_by = []
 	ent := e.waitJournal("sick.service", "unhealthy: exec /bin/busybox sh -c echo x >> /data/probes; cat /data/healthy")
 	t.Logf("sick: %s", ent.Message)
 
-	// 20 probes at 500ms span more than twice WatchdogSec (3 x 1.5s).
-	e.waitLines("/run/e2e-fine/probes", 20, longWait)
+	// 30 probes at 500ms span more than WatchdogSec (4 x 2.5s): a missed
+	// ping would have fired the watchdog by then.
+	e.waitLines("/run/e2e-fine/probes", 30, longWait)
 	if p := e.show("fine.service"); !active(p) || p.Int("NRestarts") != 0 {
 		t.Errorf("healthy unit: %s; want active, NRestarts=0", p)
 	}
@@ -448,6 +449,7 @@ wanted_by = []
 			t.Fatal(err)
 		}
 		p := e.show("stubborn.service")
+		t.Logf("stubborn after stop: %s", p)
 		if p["ActiveState"] != "inactive" && p["ActiveState"] != "failed" {
 			t.Errorf("after stop: %s", p)
 		}
@@ -512,6 +514,7 @@ wanted_by = []
 			t.Fatal(err)
 		}
 		p := e.waitFor("hog.service", "failed", func(p harness.Props) bool { return p["ActiveState"] == "failed" }, longWait)
+		t.Logf("hog: %s", p)
 		out := e.workloadOutput("hog.service")
 		if contains(out, "allocated all of it") {
 			t.Errorf("the workload allocated past MemoryMax: %q", out)
@@ -530,6 +533,7 @@ wanted_by = []
 			t.Fatal(err)
 		}
 		ent := e.waitJournal("forker.service", "fork failed after")
+		t.Logf("forker: %s", ent.Message)
 		var n int
 		if _, err := fmt.Sscanf(ent.Message, "fork failed after %d", &n); err != nil || n >= 32 {
 			t.Errorf("%q: want fork to fail before 32 tasks", ent.Message)
