@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 
+	"github.com/nucleus-containers/nucleus/internal/gvisor"
 	"github.com/nucleus-containers/nucleus/internal/sandbox"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 	"github.com/nucleus-containers/nucleus/internal/supervisor"
@@ -15,7 +16,8 @@ func main() {
 	// The same binary is re-executed as the container's init and as the
 	// stage that execs the workload; MaybeInit never returns in those roles.
 	sandbox.MaybeInit()
-	os.Exit(supervisor.Main(os.Args[1:], supervisor.Runtimes{spec.RuntimeNative: startNative}))
+	gvisor.MaybeRelay() // inside a gVisor sandbox: the probe relay of gvisor.Container.Dial
+	os.Exit(supervisor.Main(os.Args[1:], supervisor.Runtimes{spec.RuntimeNative: startNative, spec.RuntimeGVisor: startGVisor}))
 }
 
 // startNative runs s in the native sandbox.
@@ -23,6 +25,15 @@ func startNative(s *spec.Spec, opts supervisor.StartOptions) (supervisor.Workloa
 	c, err := sandbox.Start(s, sandbox.Options{NotifySocket: opts.NotifySocket, Log: opts.Log})
 	if err != nil {
 		return nil, err // not a typed nil *Container in a non-nil interface
+	}
+	return c, nil
+}
+
+// startGVisor runs s under gVisor's runsc.
+func startGVisor(s *spec.Spec, opts supervisor.StartOptions) (supervisor.Workload, error) {
+	c, err := gvisor.Start(s, sandbox.Options{NotifySocket: opts.NotifySocket, Log: opts.Log})
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
