@@ -238,7 +238,11 @@ func defaultPolicy(extra []string) (*policy, error) {
 			{action: errnoRet(unix.EPERM), rules: []argRule{{name: "ioctl", anyOf: [][]cond{
 				low32Equal(1, unix.TIOCSTI), low32Equal(1, unix.TIOCLINUX),
 			}}}},
-			{action: retAllow, names: append(allow, "ioctl"), rules: []argRule{
+			// ioctl right after its exceptions: its verdict depends on an
+			// argument, so the kernel cannot cache it, and every ioctl
+			// walks the program up to here.
+			{action: retAllow, names: []string{"ioctl"}},
+			{action: retAllow, names: allow, rules: []argRule{
 				{name: "clone", anyOf: [][]cond{{{arg: 0, op: opNoneBits, val: namespaceFlags}}}},
 				{name: "socket", anyOf: socketSets},
 				{name: "personality", anyOf: personalitySets},
