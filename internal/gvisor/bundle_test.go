@@ -1,0 +1,207 @@
+package gvisor
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/nucleus-containers/nucleus/internal/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
+
+// testRootfs is a tiny container root: passwd, group, an executable, a
+// non-executable file and a directory under /usr/bin, /bin -> usr/bin.
+func testRootfs(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("testdata/rootfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBuildConfigGolden: each spec in testdata/specs becomes the OCI config
+// in testdata/golden (go test -run TestBuildConfigGolden -update rewrites
+// them). Host facts are fixed, and users resolve in testdata/rootfs.
+func TestBuildConfigGolden(t *testing.T) {
+	specFiles, err := filepath.Glob("testdata/specs/*.toml")
+	if err != nil || len(specFiles) == 0 {
+		t.Fatalf("no specs in testdata/specs: %v", err)
+	}
+	hostView := []hostEntry{{Path: "/usr"}, {Path: "/bin", Symlink: "usr/bin"}, {Path: "/lib", Symlink: "usr/lib"}, {Path: "/etc"}}
+	for _, path := range specFiles {
+		name := strings.TrimSuffix(filepath.Base(path), ".toml")
+		t.Run(name, func(t *testing.T) {
+			s, err := spec.LoadFiles([]string{path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := &view{rootfs: testRootfs(t)}
+			id, err := v.resolveIdentity(s.Exec.User, s.Exec.SupplementaryGroups)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := hostFacts{
+				BundleRoot: "/STATE/bundle/root",
+				HostView:   hostView,
+				CredDir:    "/CREDENTIALS",
+				StartFIFO:  "/STATE/bundle/started",
+				Shell:      "/bin/sh",
+				Identity:   id,
+			}
+			if s.Readiness != nil && s.Readiness.Kind == spec.ProbeNotify {
+				f.Notify = "/RELAY/notify"
+			}
+			if s.Network.Mode != spec.NetworkHost && needsDial(s) {
+				f.Relay = "/usr/libexec/nucleus/nucleus-exec"
+			}
+			cfg, err := buildConfig(s, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := json.MarshalIndent(cfg, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			golden := filepath.Join("testdata/golden", name+".json")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("config for %s differs from %s:\n%s", path, golden, got)
+			}
+		})
+	}
+}
+
+// TestBuildConfigRefusals: environment the native sandbox refuses is
+// refused here too.
+func TestBuildConfigRefusals(t *testing.T) {
+	for _, k := range []string{"LD_PRELOAD", "NOTIFY_SOCKET"} {
+		s := &spec.Spec{Name: "x", Exec: spec.Exec{Command: []string{"/bin/true"}, Environment: map[string]string{k: "v"}}}
+		if _, err := buildConfig(s, hostFacts{}); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("environment %s: err = %v, want a refusal naming it", k, err)
+		}
+	}
+}
+
+func TestResolveIdentity(t *testing.T) {
+	v := &view{rootfs: testRootfs(t)}
+	cases := []struct {
+		user   string
+		groups []string
+		want   identity
+		err    string
+	}{
+		{"", nil, identity{UID: 0, GID: 0, Name: "root", Home: "/root"}, ""},
+		{"app", nil, identity{UID: 1000, GID: 1000, SupGIDs: []uint32{29, 44}, Name: "app", Home: "/home/app"}, ""},
+		{"svc:audio", nil, identity{UID: 1001, GID: 29, SupGIDs: []uint32{29}, Name: "svc", Home: "/srv"}, ""},
+		{"1000", []string{"svc", "7"}, identity{UID: 1000, GID: 1000, SupGIDs: []uint32{29, 44, 1001, 7}, Name: "app", Home: "/home/app"}, ""},
+		{"5000", nil, identity{UID: 5000, GID: 5000, Name: "5000", Home: "/"}, ""},
+		{"5000:6000", nil, identity{UID: 5000, GID: 6000, Name: "5000", Home: "/"}, ""},
+		{"nobody", nil, identity{}, `user "nobody" not found in the container's /etc/passwd`},
+		{"app:nogroup", nil, identity{}, `group "nogroup" not found`},
+		{"app", []string{"nogroup"}, identity{}, `supplementary_groups: group "nogroup" not found`},
+	}
+	for _, tc := range cases {
+		got, err := v.resolveIdentity(tc.user, tc.groups)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("resolveIdentity(%q, %v) error = %v, want %q", tc.user, tc.groups, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("resolveIdentity(%q, %v): %v", tc.user, tc.groups, err)
+		case !reflect.DeepEqual(got, tc.want):
+			t.Errorf("resolveIdentity(%q, %v) = %+v, want %+v", tc.user, tc.groups, got, tc.want)
+		}
+	}
+}
+
+func TestLookCommand(t *testing.T) {
+	root := testRootfs(t)
+	hostDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(hostDir, "mounted"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	withRootfs := &view{rootfs: root, binds: []spec.Mount{{Type: spec.MountBind, Source: hostDir, Target: "/opt/bin"}}}
+	hostView := &view{hostView: []hostEntry{{Path: "/usr"}, {Path: "/bin", Symlink: "usr/bin"}}}
+	cases := []struct {
+		name string
+		v    *view
+		cmd  string
+		path string
+		want int
+	}{
+		{"absolute executable", withRootfs, "/usr/bin/tool", "", 0},
+		{"through the rootfs's own symlink", withRootfs, "/bin/tool", "", 0},
+		{"PATH search", withRootfs, "tool", "/nowhere:/usr/bin", 0},
+		{"in a bind mount", withRootfs, "mounted", "/usr/bin:/opt/bin", 0},
+		{"not executable", withRootfs, "/usr/bin/data", "", exitNotExecutable},
+		{"a directory", withRootfs, "/usr/bin/adir", "", exitNotExecutable},
+		{"missing", withRootfs, "/usr/bin/missing", "", exitNotFound},
+		{"missing in PATH", withRootfs, "missing", defaultPath, exitNotFound},
+		{"relative PATH entries ignored", withRootfs, "tool", "usr/bin", exitNotFound},
+		{"symlink escaping the rootfs stays inside", withRootfs, "/../../../../usr/bin/tool", "", 0},
+		{"host view", hostView, "/usr/bin/sh", "", 0},
+		{"host view PATH", hostView, "sh", defaultPath, 0},
+		{"outside the host view", hostView, "/opt/tool", "", exitNotFound},
+	}
+	for _, tc := range cases {
+		code, err := tc.v.lookCommand(tc.cmd, tc.path)
+		if code != tc.want {
+			t.Errorf("%s: lookCommand(%q, %q) = %d (%v), want %d", tc.name, tc.cmd, tc.path, code, err, tc.want)
+		}
+		if code != 0 && err == nil {
+			t.Errorf("%s: status %d without a reason", tc.name, code)
+		}
+	}
+}
+
+// TestGlobalFlags: the runsc flags for each network mode, notify, and the
+// environment knobs.
+func TestGlobalFlags(t *testing.T) {
+	cases := []struct {
+		mode     spec.NetworkMode
+		notify   bool
+		platform string
+		extra    string
+		want     string
+	}{
+		{spec.NetworkNone, false, "", "", "--root=/R --ignore-cgroups --network=none"},
+		{spec.NetworkHost, false, "", "", "--root=/R --ignore-cgroups --network=host"},
+		{spec.NetworkNone, true, "ptrace", "", "--root=/R --ignore-cgroups --network=none --host-uds=open --platform=ptrace"},
+		{spec.NetworkNone, false, "", " --debug  --debug-log=/tmp/x/ ", "--root=/R --ignore-cgroups --network=none --debug --debug-log=/tmp/x/"},
+	}
+	for _, tc := range cases {
+		t.Setenv(EnvPlatform, tc.platform)
+		t.Setenv(EnvFlags, tc.extra)
+		if got := strings.Join(globalFlags("/R", tc.mode, tc.notify), " "); got != tc.want {
+			t.Errorf("globalFlags(%s, notify %v, platform %q, extra %q) = %q, want %q", tc.mode, tc.notify, tc.platform, tc.extra, got, tc.want)
+		}
+	}
+}
+
+func TestStateDir(t *testing.T) {
+	t.Setenv("RUNTIME_DIRECTORY", "/run/web:/run/other")
+	if got := stateDir("web"); got != "/run/web/gvisor" {
+		t.Errorf("stateDir with RUNTIME_DIRECTORY = %q", got)
+	}
+	t.Setenv("RUNTIME_DIRECTORY", "")
+	if got := stateDir("web"); got != "/run/nucleus-gvisor/web" {
+		t.Errorf("stateDir without RUNTIME_DIRECTORY = %q", got)
+	}
+}
