@@ -182,13 +182,43 @@ func typeName(v any) string {
 	return "a date/time"
 }
 
-// checkKeys reports every key not in allowed, suggesting the nearest.
+// checkKeys reports every key not in allowed, suggesting the nearest, or
+// else the table where that key belongs.
 func (t *tbl) checkKeys(allowed []string) {
 	for k, n := range t.keys() {
 		if !contains(allowed, k) {
-			t.errf(n, keyName(k), "unknown key%s", didYouMean(k, allowed))
+			t.errf(n, keyName(k), "unknown key%s", unknownKeyHint(k, allowed))
 		}
 	}
+}
+
+// tablesByKey maps every key of a table to the tables that have it.
+var tablesByKey = func() map[string][]string {
+	m := map[string][]string{}
+	for _, t := range []struct {
+		name string
+		keys []string
+	}{
+		{"[exec]", execKeys}, {"[restart]", restartKeys}, {"[resources]", resourcesKeys},
+		{"[isolation]", isolationKeys}, {"[[mount]]", mountKeys}, {"[landlock]", landlockKeys},
+		{"[network]", networkKeys}, {"[readiness]", readinessKeys}, {"[health]", healthKeys},
+		{"[[credential]]", credentialKeys}, {"[unit]", unitKeys},
+	} {
+		for _, k := range t.keys {
+			m[k] = append(m[k], t.name)
+		}
+	}
+	return m
+}()
+
+func unknownKeyHint(k string, allowed []string) string {
+	if hint := didYouMean(k, allowed); hint != "" {
+		return hint
+	}
+	if homes := tablesByKey[k]; len(homes) > 0 {
+		return " (" + k + " is a key of " + strings.Join(homes, " and ") + ")"
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {
@@ -485,7 +515,7 @@ func (d *decoder) decode(name string, root *node) *Spec {
 		case table:
 			d.add(n, "["+keyName(k)+"]", "unknown table"+didYouMean(k, topKeys))
 		default:
-			top.errf(n, keyName(k), "unknown key%s", didYouMean(k, topKeys))
+			top.errf(n, keyName(k), "unknown key%s", unknownKeyHint(k, topKeys))
 		}
 	}
 	if desc, _, ok := top.str("description"); ok {
