@@ -102,6 +102,21 @@ func TestDefaultLists(t *testing.T) {
 	}
 }
 
+func TestNames(t *testing.T) {
+	names := Names()
+	if !slices.IsSorted(names) || len(names) < 300 {
+		t.Fatalf("Names() has %d names, sorted: %v", len(names), slices.IsSorted(names))
+	}
+	for _, n := range names {
+		if !Known(n) {
+			t.Errorf("Names() has %q, which Known rejects", n)
+		}
+	}
+	if !slices.Contains(names, "openat2") {
+		t.Error("Names() lacks openat2")
+	}
+}
+
 func TestKnownAndCheckAllow(t *testing.T) {
 	tests := []struct {
 		name  string
