@@ -327,10 +327,12 @@ wanted_by = []
 
 	e.sh("rm /run/e2e-sick/healthy")
 	e.waitFor("sick.service", "a restart after the health check failed", func(p harness.Props) bool { return p.Int("NRestarts") >= 1 }, longWait)
-	// systemd logs the status text it had when the watchdog fired:
-	// "Watchdog request (last status: unhealthy: exec ...: ...)!"
-	ent := e.waitJournal("sick.service", "unhealthy: exec /bin/busybox sh -c echo x >> /data/probes; cat /data/healthy")
+	// nucleus-exec sent STATUS= naming the probe, then WATCHDOG=trigger:
+	// systemd logs the request with the StatusText it had at that moment
+	// (the restart clears it, so this is the reliable place to read it).
+	ent := e.waitJournal("sick.service", "Watchdog request (last status: unhealthy: exec /bin/busybox sh -c echo x >> /data/probes; cat /data/healthy")
 	t.Logf("sick: %s", ent.Message)
+	e.waitJournal("sick.service", "Failed with result 'watchdog'")
 
 	// 30 probes at 500ms span more than WatchdogSec (4 x 2.5s): a missed
 	// ping would have fired the watchdog by then.
