@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // evaluate is the meaning of a policy, written as plainly as possible: the
@@ -75,6 +76,30 @@ func seccompData(auditArch, nr uint32, args [6]uint64) []byte {
 		binary.BigEndian.PutUint32(b[offArgs+8*i+4:], uint32(a>>32))
 	}
 	return b
+}
+
+// newVM loads a program into golang.org/x/net/bpf's interpreter.
+func newVM(t *testing.T, prog []unix.SockFilter) *bpf.VM {
+	t.Helper()
+	raw := make([]bpf.RawInstruction, len(prog))
+	for i, in := range prog {
+		raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	ins, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatal("program contains an instruction golang.org/x/net/bpf does not know")
+	}
+	vm, err := bpf.NewVM(ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm
+}
+
+// runProgram runs prog once on in.
+func runProgram(t *testing.T, prog []unix.SockFilter, in []byte) uint32 {
+	t.Helper()
+	return runVM(t, newVM(t, prog), in)
 }
 
 func runVM(t *testing.T, vm *bpf.VM, in []byte) uint32 {
@@ -146,18 +171,7 @@ func TestProgramMatchesPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw := make([]bpf.RawInstruction, len(prog))
-			for i, in := range prog {
-				raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
-			}
-			ins, ok := bpf.Disassemble(raw)
-			if !ok {
-				t.Fatal("program contains an instruction golang.org/x/net/bpf does not know")
-			}
-			vm, err := bpf.NewVM(ins)
-			if err != nil {
-				t.Fatal(err)
-			}
+			vm := newVM(t, prog)
 			runs := 0
 			check := func(auditArch, nr uint32, args [6]uint64) {
 				t.Helper()

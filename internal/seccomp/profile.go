@@ -135,7 +135,7 @@ func convertProfile(s *specs.LinuxSeccomp) (*policy, error) {
 		action uint32
 		entry  int
 	}
-	unconditional := map[string]uncond{}
+	unconditional := make(map[string]uncond, len(x86_64Syscalls))
 	var uncondOrder []uint32
 	uncondNames := map[uint32][]string{}
 	var condGroups []group
@@ -151,7 +151,7 @@ func convertProfile(s *specs.LinuxSeccomp) (*policy, error) {
 			return nil, fmt.Errorf("%s (%s): %w", where, strings.Join(sc.Names, ","), err)
 		}
 		var names []string
-		seen := map[string]bool{}
+		seen := make(map[string]bool, len(sc.Names))
 		for _, n := range sc.Names {
 			switch {
 			case seen[n]:
@@ -191,9 +191,13 @@ func convertProfile(s *specs.LinuxSeccomp) (*policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s (%s): %w", where, strings.Join(sc.Names, ","), err)
 		}
-		if action == p.defaultAction || len(names) == 0 {
+		if len(names) == 0 {
 			continue
 		}
+		// A conditional rule with the default action is kept (runc drops
+		// it, because libseccomp refuses it): evaluated before the
+		// unconditional rules, it carves an exception out of a rule that
+		// allows the same syscall, which is what the profile says.
 		g := group{action: action}
 		for _, n := range names {
 			g.rules = append(g.rules, argRule{name: n, anyOf: sets})

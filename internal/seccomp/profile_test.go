@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestProfileGolden loads every profile under testdata/profiles and
@@ -104,4 +106,33 @@ func TestProfileErrors(t *testing.T) {
 			t.Fatalf("error %v, want not-exist naming %s", err, path)
 		}
 	})
+}
+
+// TestProfileException: a conditional rule with the default action carves
+// an exception out of an unconditional rule for the same syscall
+// (testdata/profiles/exception.json: personality allowed, except with
+// ADDR_NO_RANDOMIZE). The assembled program is run in a BPF interpreter.
+func TestProfileException(t *testing.T) {
+	p, err := loadProfile(filepath.Join("testdata", "profiles", "exception.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := p.instructions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nr, _ := syscallNumber("personality")
+	for _, tt := range []struct {
+		arg  uint64
+		want uint32
+	}{
+		{0, retAllow},
+		{0x8, retAllow},
+		{0x40000, errnoRet(unix.EPERM)},
+		{0x40008, errnoRet(unix.EPERM)},
+	} {
+		if got := runProgram(t, prog, seccompData(auditArchX86_64, nr, [6]uint64{tt.arg})); got != tt.want {
+			t.Errorf("personality(%#x): %s, want %s", tt.arg, actionString(got), actionString(tt.want))
+		}
+	}
 }
