@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 )
 
@@ -75,6 +76,9 @@ func BenchmarkGenerate500(b *testing.B) {
 		Out:      io.Discard,
 		Log:      stderrLog(os.Stderr, false),
 	}
+	// As in Main: no garbage collection during a run.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
