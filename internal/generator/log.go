@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Syslog priorities used in the "<PRI>" prefix of kernel log records.
@@ -81,20 +82,45 @@ func (l *logger) log(pri int, format string, args ...any) {
 	// A message with newlines (a joined error) becomes several records,
 	// so that each line keeps its priority and identifier.
 	for _, line := range strings.Split(msg, "\n") {
-		var b strings.Builder
-		b.Grow(len(line) + len(l.prefix) + 5)
-		if l.kmsg {
-			b.WriteByte('<')
-			b.WriteString(strconv.Itoa(pri))
-			b.WriteByte('>')
+		for _, rec := range l.records(pri, line) {
+			// Logging must never stop the generator; a lost line is the
+			// lesser evil at boot.
+			_, _ = io.WriteString(l.w, rec)
 		}
-		b.WriteString(l.prefix)
-		b.WriteString(line)
-		b.WriteByte('\n')
-		// Logging must never stop the generator; a lost line is the lesser
-		// evil at boot.
-		_, _ = io.WriteString(l.w, b.String())
 	}
+}
+
+// kmsgRecordMax is the longest write /dev/kmsg accepts (the kernel's
+// PRINTKRB_RECORD_MAX); a longer one fails with EINVAL and is lost.
+const kmsgRecordMax = 1024
+
+// records formats one log line; for the kernel log, a line too long for
+// one record is split over several, each with the full prefix, on UTF-8
+// boundaries, the later ones marked with a leading "…".
+func (l *logger) records(pri int, line string) []string {
+	head := l.prefix
+	if l.kmsg {
+		head = "<" + strconv.Itoa(pri) + ">" + l.prefix
+	}
+	if !l.kmsg || len(head)+len(line)+1 <= kmsgRecordMax {
+		return []string{head + line + "\n"}
+	}
+	const more = "…"
+	var recs []string
+	for first := true; line != "" || first; first = false {
+		h := head
+		if !first {
+			h += more
+		}
+		room := kmsgRecordMax - len(h) - 1
+		n := min(room, len(line))
+		for n < len(line) && n > 0 && !utf8.RuneStart(line[n]) {
+			n--
+		}
+		recs = append(recs, h+line[:n]+"\n")
+		line = line[n:]
+	}
+	return recs
 }
 
 func (l *logger) errorf(format string, args ...any) { l.log(priErr, format, args...) }
