@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/nucleus-containers/nucleus/internal/landlock"
 	"github.com/nucleus-containers/nucleus/internal/seccomp"
 )
 
@@ -31,4 +32,11 @@ func installSeccomp(f *seccomp.Filter) error {
 		return fmt.Errorf("seccomp: %w", err)
 	}
 	return nil
+}
+
+// restrictLandlock applies the plan's Landlock rules to the calling thread
+// (which execs next). abi 0 means the kernel has no Landlock.
+func restrictLandlock(r landlockPlan) (int, error) {
+	return landlock.Restrict(landlock.Rules{Read: r.Read, Write: r.Write, Execute: r.Execute,
+		TCPBind: r.TCPBind, TCPConnect: r.TCPConnect})
 }

@@ -47,6 +47,7 @@ func TestEscapeBattery(t *testing.T) {
 	s := withProbe(t, newSpec(t), "escape")
 	s.Exec.Environment["HOST_PID"] = strconv.Itoa(os.Getpid())
 	s.Exec.Environment["HOST_PORT"] = hostListener(t)
+
 	r := run(t, s)
 	if r.status != 0 {
 		t.Fatalf("probe exited %d\nstdout:\n%s\nstderr:\n%s", r.status, r.stdout, r.stderr)
@@ -151,4 +152,39 @@ func runHelper(mode string) int {
 	os.Stdout.WriteString(strconv.Itoa(c.Pid()) + "\n")
 	st, _ := c.Wait()
 	return st
+}
+
+// TestHostBinaryUnreachable is CVE-2019-5736 through an interpreter: a
+// workload that is a script with "#!/proc/self/exe" would make the exec
+// stage's execve run the host's nucleus-exec binary as the workload (from
+// where /proc/self/exe could be reopened). Landlock refuses to execute a
+// file outside its execute rules, so the start fails with 126. (The test
+// binary is deliberately not bound in here: a bind would put the same inode
+// under an execute rule.) A script with a container interpreter is the
+// control.
+func TestHostBinaryUnreachable(t *testing.T) {
+	cases := []struct {
+		name, script string
+		want         int
+	}{
+		{"interpreter /proc/self/exe", "#!/proc/self/exe\n", 126},
+		{"control: container interpreter", "#!/bin/busybox true\n", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := hostDir(t, "script", tc.script)
+			if err := os.Chmod(dir+"/script", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s := newSpec(t, "/work/script")
+			s.Mounts = []spec.Mount{{Type: spec.MountBind, Source: dir, Target: "/work", ReadOnly: true}}
+			r := run(t, s)
+			if landlockABI(r.logs) == 0 && tc.want == 126 {
+				t.Skipf("kernel has no Landlock: nothing refuses the host binary's execution (logs %v)", r.logs)
+			}
+			if r.status != tc.want {
+				t.Fatalf("status %d, want %d (stderr %q, logs %v)", r.status, tc.want, r.stderr, r.logs)
+			}
+		})
+	}
 }
