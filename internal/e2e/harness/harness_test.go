@@ -52,6 +52,14 @@ func TestBootExecStop(t *testing.T) {
 					t.Fatalf("a write inside the instance reached the host's %s (%v)", marker, err)
 				}
 			}
+			// Service features that need a shared root mount work, e.g.
+			// LoadCredential= (mounted in a helper's namespace).
+			must(t, in.WriteFile("/root/cred", []byte("c-r-e-d"), 0o600))
+			out, err = in.Exec("systemd-run", "--wait", "--pipe", "--quiet", "-p", "LoadCredential=pw:/root/cred",
+				"sh", "-c", `cat "$CREDENTIALS_DIRECTORY/pw"`)
+			if err != nil || out != "c-r-e-d" {
+				t.Fatalf("LoadCredential= in the instance: %q, %v", out, err)
+			}
 			// A failing command reports its exit status and stderr.
 			_, err = in.Exec("sh", "-c", "echo oops >&2; exit 3")
 			if ExitCode(err) != 3 || !strings.Contains(err.Error(), "oops") {

@@ -74,6 +74,12 @@ mkdir .oldroot
 pivot_root . .oldroot
 umount -l /.oldroot
 rmdir /.oldroot
+# systemd makes / shared itself only outside containers; real container
+# managers (nspawn) hand it a shared root. Services rely on it: e.g. the
+# credentials of LoadCredential= are mounted in a helper's namespace and
+# reach PID 1's only by propagation. These peer groups are new and ours
+# alone: everything was made private from the host first.
+mount --make-rshared /
 # Drop what could reach the host kernel: modules, the clock, raw I/O, the
 # kernel log buffer (reading, unless passed in), accounting, wake alarms, MAC policy.
 # With /dev/kmsg passed in, journald keeps CAP_SYSLOG to read it back
