@@ -21,8 +21,9 @@ var (
 	debErr  error
 )
 
-// buildDeb runs `packaging/build-deb.sh` (what `make deb` runs), which
-// fails when lintian reports any error or warning.
+// buildDeb runs `packaging/build-deb.sh` (what `make deb` runs) without its
+// lintian step, which TestDebLintianClean runs instead (lintian takes a
+// while on the static binaries: run it once).
 func buildDeb(t *testing.T) string {
 	t.Helper()
 	debOnce.Do(func() {
@@ -33,7 +34,7 @@ func buildDeb(t *testing.T) string {
 		}
 		cmd := exec.Command("./packaging/build-deb.sh")
 		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "OUT="+out)
+		cmd.Env = append(os.Environ(), "OUT="+out, "LINTIAN=0")
 		var stdout strings.Builder
 		cmd.Stdout = &stdout
 		stderr, err := os.CreateTemp(out, "log")
@@ -72,9 +73,8 @@ func dpkgDeb(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// TestDebLintianClean: build-deb.sh exits 0 only when lintian reports no
-// error and no warning; this also checks lintian really ran and saw the
-// package (an empty lintian run would pass vacuously).
+// TestDebLintianClean runs lintian as `make deb` does: no error and no
+// warning may be left (overrides carry their reasons).
 func TestDebLintianClean(t *testing.T) {
 	deb := buildDeb(t)
 	out, err := exec.Command("lintian", "--fail-on", "error,warning", deb).CombinedOutput()
