@@ -22,15 +22,21 @@ const systemdAnalyze = "/usr/bin/systemd-analyze"
 // (stubDir has them); SYSTEMD_UNIT_PATH puts the output directory and the
 // stubs before the system's unit path (the trailing ':' appends it, for
 // multi-user.target and friends). nucleus.slice needs no file: systemd
-// synthesizes slice units. verify also runs `man` for Documentation=;
-// MANPATH points at the project's own nucleus.toml(5) (man/ in the
-// repository), so the man: link is checked too.
+// synthesizes slice units. With --man=yes verify also runs `man` for
+// Documentation=; MANPATH points at the project's own nucleus.toml(5) (man/
+// in the repository). That is one `man` run per unit, and every unit has
+// the same Documentation=, so the corpus is checked with --man=no and one
+// unit with --man=yes.
 func verifyUnits(t *testing.T, unitDir, stubDir, manDir string, units []string) (string, bool) {
+	return verifyUnitsMan(t, unitDir, stubDir, manDir, "no", units)
+}
+
+func verifyUnitsMan(t *testing.T, unitDir, stubDir, manDir, man string, units []string) (string, bool) {
 	t.Helper()
 	if _, err := os.Stat(systemdAnalyze); err != nil {
 		t.Fatalf("systemd-analyze is required for this test (apt-get install systemd): %v", err)
 	}
-	cmd := exec.Command(systemdAnalyze, append([]string{"verify", "--man=yes"}, units...)...)
+	cmd := exec.Command(systemdAnalyze, append([]string{"verify", "--man=" + man}, units...)...)
 	cmd.Dir = unitDir
 	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+unitDir+":"+stubDir+":", "MANPATH="+manDir, "SYSTEMD_LOG_COLOR=0")
 	out, err := cmd.CombinedOutput()
@@ -89,6 +95,9 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	}
 	if out, ok := verifyUnits(t, outDir, stubDir, manDir, units); !ok {
 		t.Errorf("systemd-analyze verify rejects generated units:\n%s", out)
+	}
+	if out, ok := verifyUnitsMan(t, outDir, stubDir, manDir, "yes", units[:1]); !ok {
+		t.Errorf("systemd-analyze verify --man=yes rejects %s:\n%s", units[0], out)
 	}
 
 	// Negative controls: the same harness must catch both a hard error
