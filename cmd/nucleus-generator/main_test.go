@@ -280,6 +280,16 @@ func TestGeneratorDryRun(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(stdout, "# /run/systemd/generator/solo.service\n") || strings.Contains(stdout, "alpha") {
 		t.Errorf("--spec-dir: exit %d, stdout:\n%s", code, stdout)
 	}
+
+	// A relative spec directory is resolved against the working directory:
+	// units name their specs by absolute path.
+	cmd := exec.Command(binary, "--dry-run", "--spec-dir", "specs")
+	cmd.Dir = other.root
+	cmd.Env = append(os.Environ(), "NUCLEUS_UNIT_DIRS="+filepath.Join(other.root, "units"), "NUCLEUS_EXEC_PATH=/opt/test/nucleus-exec")
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "\nSourcePath="+filepath.Join(other.specs, "solo.toml")+"\n") {
+		t.Errorf("--spec-dir specs (relative): %v\n%s", err, out)
+	}
 }
 
 func TestGeneratorUsage(t *testing.T) {

@@ -129,6 +129,15 @@ Environment: NUCLEUS_SPEC_DIRS, NUCLEUS_UNIT_DIRS, NUCLEUS_EXEC_PATH (see nucleu
 	if len(specDirs) > 0 {
 		cfg.SpecDirs = specDirs
 	}
+	// Units name their spec files by absolute path (SourcePath=, and
+	// ExecStart= runs from /), so a relative directory (--spec-dir ./specs,
+	// NUCLEUS_SPEC_DIRS=specs) is resolved here, against the working
+	// directory the user meant.
+	for i, d := range cfg.SpecDirs {
+		if abs, err := filepath.Abs(d); err == nil {
+			cfg.SpecDirs[i] = abs
+		}
+	}
 	if v := os.Getenv(UnitDirsEnv); v != "" {
 		cfg.UnitDirs = filepath.SplitList(v)
 	}
