@@ -293,8 +293,14 @@ func TestSIGKILLCleanup(t *testing.T) {
 	}
 	helper := exec.Command("/proc/self/exe")
 	helper.Env = append(os.Environ(), helperEnv+"="+path)
-	var stderr bytes.Buffer
-	helper.Stderr = &stderr
+	// A file, not a buffer: exec.Cmd.Wait would otherwise wait for every
+	// holder of the pipe (a surviving sandbox) to close it.
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "helper.stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	helper.Stderr = stderr
 	stdout, err := helper.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -306,9 +312,14 @@ func TestSIGKILLCleanup(t *testing.T) {
 	if line != "started\n" {
 		_ = helper.Process.Kill()
 		_ = helper.Wait()
-		t.Fatalf("helper: %q\n%s", line, stderr.String())
+		msg, _ := os.ReadFile(stderr.Name())
+		t.Fatalf("helper: %q\n%s", line, msg)
 	}
 	state := filepath.Join(rd, "gvisor")
+	// Whatever happens below, no sandbox outlives the test.
+	t.Cleanup(func() {
+		_ = exec.Command("runsc", "--root="+filepath.Join(state, "runsc"), "delete", "--force", idPrefix+name).Run()
+	})
 	if n := processesUsing(state); n == 0 {
 		t.Fatalf("no runsc process uses %s while the workload runs", state)
 	}
