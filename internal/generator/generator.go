@@ -172,7 +172,9 @@ type result struct {
 	found spec.Found
 	unit  []byte
 	wants []string // WantedBy targets
-	errs  []string // log lines, each naming the file
+	errs  []string // log lines, each naming the file; no unit then
+	// installErr is a failure to write the unit or one of its links.
+	installErr error
 }
 
 // Run generates every spec and returns how many failed (a spec that was
@@ -217,9 +219,7 @@ func Run(cfg Config) int {
 		}
 		forEach(len(results), func(i int) {
 			if r := &results[i]; len(r.errs) == 0 {
-				if err := install(cfg.NormalDir, r); err != nil {
-					r.errs = append(r.errs, err.Error())
-				}
+				r.installErr = install(cfg.NormalDir, r)
 			}
 		})
 	}
@@ -232,6 +232,11 @@ func Run(cfg Config) int {
 				log.errorf("%s", e)
 			}
 			log.errorf("%s: no unit written for %s", r.found.Main, r.found.Name)
+			continue
+		}
+		if r.installErr != nil {
+			failed++
+			log.errorf("%v", r.installErr)
 			continue
 		}
 		unitPath := filepath.Join(cfg.NormalDir, r.found.Name+".service")
@@ -247,7 +252,7 @@ func Run(cfg Config) int {
 func countFailed(rs []result) int {
 	n := 0
 	for i := range rs {
-		if len(rs[i].errs) > 0 {
+		if len(rs[i].errs) > 0 || rs[i].installErr != nil {
 			n++
 		}
 	}
