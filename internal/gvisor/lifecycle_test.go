@@ -361,3 +361,40 @@ func processesUsing(dir string) int {
 	}
 	return n
 }
+
+// TestStaysInCgroup: every host process of the sandbox (runsc, gofer,
+// sandbox) stays in the supervisor's cgroups, where systemd's MemoryMax=,
+// CPUQuota= and TasksMax= for the unit apply. Without --ignore-cgroups runsc
+// would move them to a cgroup of its own named after the container id, at
+// the root of every hierarchy.
+func TestStaysInCgroup(t *testing.T) {
+	s := loadSpec(t, uniqueName(t), "[exec]\ncommand = [\"/bin/sleep\", \"1000\"]\n")
+	c, _, _ := start(t, s, sandbox.Options{})
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(c.dir)) {
+			continue
+		}
+		cg, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
+		if err != nil {
+			continue
+		}
+		n++
+		if !bytes.Equal(cg, self) {
+			t.Errorf("process %s (%s) is in cgroups\n%s\nnot the supervisor's\n%s", e.Name(), bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), cg, self)
+		}
+	}
+	if n < 3 {
+		t.Errorf("found %d host processes of the sandbox, want runsc, gofer and sandbox", n)
+	}
+	_ = c.Kill()
+	if st := wait(t, c); st != 128+9 {
+		t.Errorf("status after Kill %d", st)
+	}
+}
