@@ -28,7 +28,7 @@ func FuzzLoad(f *testing.F) {
 			srcs = append(srcs, source{path: "dropin.toml", data: dropin})
 		}
 		checkKeyLines(t, main)
-		s, errs := decodeSources("fuzz", srcs)
+		s, errs := decodeSources("fuzz", srcs, false)
 		if (s == nil) == (len(errs) == 0) {
 			t.Fatalf("decodeSources returned spec %v and %d errors", s != nil, len(errs))
 		}

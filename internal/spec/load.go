@@ -77,7 +77,7 @@ func load(name string, paths []string) (*Spec, error) {
 	var s *Spec
 	if len(srcs) > 0 {
 		var derrs ErrorList
-		s, derrs = decodeSources(name, srcs)
+		s, derrs = decodeSources(name, srcs, len(srcs) < len(paths))
 		errs = append(errs, derrs...)
 	}
 	if len(errs) > 0 {
@@ -199,10 +199,13 @@ type table map[string]*node
 // decodeSources parses each source, merges them in order, and decodes the
 // result into a validated Spec. It is Load without the file system, so the
 // fuzz target and the tests exercise exactly the production path.
-func decodeSources(name string, srcs []source) (*Spec, ErrorList) {
+//
+// incomplete says some file of the spec could not be read, so errors about
+// the spec as a whole are left out, as when a file does not parse.
+func decodeSources(name string, srcs []source, incomplete bool) (*Spec, ErrorList) {
 	d := &decoder{srcs: srcs}
 	var root *node
-	parseFailed := false
+	parseFailed := incomplete
 	for i, src := range srcs {
 		n := d.parseSource(i, src)
 		if n == nil {

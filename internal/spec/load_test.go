@@ -210,6 +210,19 @@ func TestErrorsFromEveryFile(t *testing.T) {
 	}
 }
 
+// TestUnreadableDropInHidesWholeSpecErrors: when a drop-in cannot be read,
+// "missing" errors are not reported, as the drop-in may hold the key.
+func TestUnreadableDropInHidesWholeSpecErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"web.toml": "[exec]\nuser = 5\n"})
+	_, err := Load(Found{Name: "web", Main: dir + "/web.toml", DropIns: []string{dir + "/web.toml.d/gone.toml"}})
+	want := "$D/web.toml:2: [exec] user: must be a string, not an integer\n" +
+		"$D/web.toml.d/gone.toml: cannot open spec: no such file or directory"
+	if err == nil || strings.ReplaceAll(err.Error(), dir, "$D") != want {
+		t.Errorf("errors:\n%v\nwant:\n%s", err, want)
+	}
+}
+
 func TestMergeSemantics(t *testing.T) {
 	main := `
 [exec]
@@ -240,7 +253,7 @@ target = "/run/b"
 [health]
 exec = ["/bin/check"]
 `
-	s, errs := decodeSources("m", []source{{"m.toml", []byte(main)}, {"d.toml", []byte(dropin)}})
+	s, errs := decodeSources("m", []source{{"m.toml", []byte(main)}, {"d.toml", []byte(dropin)}}, false)
 	if errs != nil {
 		t.Fatal(errs)
 	}
