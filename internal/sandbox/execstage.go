@@ -1,96 +1,90 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nucleus-containers/nucleus/internal/seccomp"
 )
 
-// Exit statuses of the exec stage when the workload cannot be started.
+// Exit statuses when the workload cannot be started.
 const (
 	exitSetup         = 125 // the sandbox failed to apply a restriction
 	exitNotExecutable = 126
 	exitNotFound      = 127
 )
 
-// Inherited descriptors of the exec stage (after stdin/stdout/stderr).
-const (
-	execStatusFD  = 3 // write end of init's status pipe; close-on-exec at the end, so EOF = exec'd
-	execProfileFD = 4 // the seccomp profile, opened by init before pivot_root
-)
-
-// statusLine is what the exec stage reports to init on its status pipe.
-type statusLine struct {
-	Log  string `json:"log,omitempty"`
-	Err  string `json:"err,omitempty"`
-	Code int    `json:"code,omitempty"`
+// spawned is a process started by spawnRestricted.
+type spawned struct {
+	pid, pidfd int
+	abi        int // Landlock ABI applied (0 = none)
+	code       int // non-zero: not started; exit status to report (125/126/127)
+	err        error
 }
 
-// runExecStage is the process that becomes the workload (or a probe). It
-// runs inside every namespace and the final root, as a fresh process, on
-// one locked OS thread: the identity calls below are raw per-thread
-// syscalls, which is correct because this very thread execs next and
-// execve takes the calling thread's credentials.
-func runExecStage() int {
-	// Non-dumpable from the first instruction we control: until execve the
-	// process image is the host's nucleus-exec (CVE-2019-5736).
-	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	status := os.NewFile(execStatusFD, "status")
-	report := func(l statusLine) {
-		b, _ := json.Marshal(l)
-		_, _ = status.Write(append(b, '\n'))
-	}
-	fail := func(code int, err error) int {
-		report(statusLine{Err: err.Error(), Code: code})
-		fmt.Fprintf(os.Stderr, "nucleus: %v\n", err)
-		return code
-	}
+// spawnRestricted starts ep.Argv with the workload's identity and
+// restrictions and returns at once. The restrictions are applied to a
+// fresh OS thread of init, which then forks the process (the child inherits
+// that thread's credentials, capability sets, no_new_privs, Landlock domain
+// and seccomp filter) and is retired by the Go runtime when the goroutine
+// ends, since it is never unlocked. No second Go program starts per
+// process; the Go runtime creates its new threads from a clean template
+// thread, never from a locked one, so init itself keeps its privileges.
+func spawnRestricted(ep *execPlan, filter *seccomp.Filter, stdio [3]uintptr, register func(func() (int, int, error)) (int, int, error)) spawned {
+	ch := make(chan spawned, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread's credentials change
+		ch <- spawnOnThisThread(ep, filter, stdio, register)
+	}()
+	return <-ch
+}
 
-	var ep execPlan
-	if err := json.Unmarshal([]byte(os.Getenv(planEnv)), &ep); err != nil {
-		return fail(exitSetup, fmt.Errorf("exec stage: plan: %w", err))
+func spawnOnThisThread(ep *execPlan, filter *seccomp.Filter, stdio [3]uintptr, register func(func() (int, int, error)) (int, int, error)) spawned {
+	setup := func(err error) spawned { return spawned{code: exitSetup, err: err} }
+	if err := setIdentity(ep); err != nil {
+		return setup(err)
 	}
-	// The filter is built first: a profile is read through an inherited fd,
-	// which Landlock would refuse to reopen once applied.
-	filter, err := buildSeccomp(&ep)
-	if err != nil {
-		return fail(exitSetup, err)
-	}
-	msgs, err := applyExecPlan(&ep)
-	for _, m := range msgs {
-		report(statusLine{Log: m})
-	}
-	if err != nil {
-		return fail(exitSetup, err)
+	// access(2) checks with this thread's (the user's) ids.
+	if err := unix.Access(ep.Workdir, unix.X_OK); err != nil {
+		return setup(fmt.Errorf("workdir %s: %w", ep.Workdir, err))
 	}
 	path, err := lookCommand(ep.Argv[0], envValue(ep.Env, "PATH"))
 	if err != nil {
-		return fail(commandErrorCode(err), err)
+		return spawned{code: commandErrorCode(err), err: err}
 	}
-	final, err := lockDown(&ep)
+	abi, err := lockDown(ep)
 	if err != nil {
-		return fail(exitSetup, err)
+		return setup(err)
 	}
-	for _, m := range final {
-		report(statusLine{Log: m})
+	if filter != nil {
+		if err := filter.Install(); err != nil {
+			return setup(fmt.Errorf("seccomp: %w", err))
+		}
 	}
-	// Everything above fd 2 closes on exec, the status pipe included: init
-	// reads EOF and knows the workload is running.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fail(exitSetup, fmt.Errorf("close_range: %w", err))
+	pidfd := -1
+	attr := &syscall.ProcAttr{
+		Dir:   ep.Workdir,
+		Env:   ep.Env,
+		Files: stdio[:],
+		// No Pdeathsig: it follows the forking thread, which ends now.
+		Sys: &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
 	}
-	if err := installSeccomp(filter); err != nil {
-		return fail(exitSetup, err)
+	pid, _, err := register(func() (int, int, error) {
+		pid, err := syscall.ForkExec(path, ep.Argv, attr)
+		return pid, pidfd, err
+	})
+	if err != nil {
+		return spawned{code: commandErrorCode(err), abi: abi, err: fmt.Errorf("exec %s: %w", ep.Argv[0], err)}
 	}
-	err = syscall.Exec(path, ep.Argv, ep.Env)
-	return fail(commandErrorCode(err), fmt.Errorf("exec %s: %w", ep.Argv[0], err))
+	return spawned{pid: pid, pidfd: pidfd, abi: abi}
 }
 
 // commandErrorCode maps an exec failure to the shell's convention.
@@ -103,30 +97,24 @@ func commandErrorCode(err error) int {
 
 var errNotFound = errors.New("command not found")
 
-// applyExecPlan sets the process-wide and per-thread state that is not a
-// restriction yet: rlimits, the identity and the capability sets.
-func applyExecPlan(ep *execPlan) (logs []string, err error) {
+// setRlimits sets the workload's limits on init itself, once: rlimits are
+// per process and inherited by every process init forks.
+func setRlimits(ep *execPlan) error {
 	if ep.NOFile > 0 {
 		// syscall.Setrlimit (not x/sys) so the Go runtime does not restore
 		// its cached NOFILE limit at execve.
 		lim := syscall.Rlimit{Cur: ep.NOFile, Max: ep.NOFile}
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			return nil, fmt.Errorf("rlimit NOFILE %d: %w", ep.NOFile, err)
+			return fmt.Errorf("rlimit NOFILE %d: %w", ep.NOFile, err)
 		}
 	}
 	if ep.NProc > 0 {
 		lim := syscall.Rlimit{Cur: ep.NProc, Max: ep.NProc}
 		if err := syscall.Setrlimit(unix.RLIMIT_NPROC, &lim); err != nil {
-			return nil, fmt.Errorf("rlimit NPROC %d: %w", ep.NProc, err)
+			return fmt.Errorf("rlimit NPROC %d: %w", ep.NProc, err)
 		}
 	}
-	if err := setIdentity(ep); err != nil {
-		return nil, err
-	}
-	if err := unix.Chdir(ep.Workdir); err != nil {
-		return nil, fmt.Errorf("workdir %s: %w", ep.Workdir, err)
-	}
-	return nil, nil
+	return nil
 }
 
 // setIdentity drops the bounding set, switches uid/gid/groups and sets the
@@ -193,24 +181,17 @@ func setIdentity(ep *execPlan) error {
 	return nil
 }
 
-// lockDown applies the restrictions that must come after the identity:
+// lockDown applies the restrictions that come after the identity:
 // no_new_privs, then Landlock. seccomp comes last, separately.
-func lockDown(ep *execPlan) (logs []string, err error) {
+func lockDown(ep *execPlan) (abi int, err error) {
 	if err := prctl(unix.PR_SET_NO_NEW_PRIVS, 1); err != nil {
-		return nil, fmt.Errorf("no_new_privs: %w", err)
+		return 0, fmt.Errorf("no_new_privs: %w", err)
 	}
-	abi, err := restrictLandlock(ep.Landlock)
+	abi, err = restrictLandlock(ep.Landlock)
 	if err != nil {
-		return nil, fmt.Errorf("landlock: %w", err)
+		return 0, fmt.Errorf("landlock: %w", err)
 	}
-	if ep.Workload {
-		if abi == 0 {
-			logs = append(logs, "landlock: not supported by this kernel, running without it")
-		} else {
-			logs = append(logs, fmt.Sprintf("landlock: ABI %d", abi))
-		}
-	}
-	return logs, nil
+	return abi, nil
 }
 
 // prctl is the raw per-thread prctl(2).

@@ -1,25 +1,24 @@
 package sandbox
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nucleus-containers/nucleus/internal/seccomp"
 )
 
-// Stage markers: the re-executed binary recognises its role from argv[0],
-// so nothing leaks into the workload's environment.
+// The re-executed binary recognises its role from argv[0], so nothing
+// leaks into the workload's environment.
 const (
 	stageInit = "nucleus:init"
-	stageExec = "nucleus:exec"
 	planEnv   = "_NUCLEUS_PLAN"
 	initCtlFD = 3 // init's end of the control socketpair
 )
@@ -33,19 +32,12 @@ const probeOutputCap = 4096
 var forwardedSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
 	syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
 
-// MaybeInit returns at once unless this process is a re-executed sandbox
-// stage; in that role it never returns. Call it first thing in main (and in
-// TestMain of tests that start containers).
+// MaybeInit returns at once unless this process is the container's init
+// (re-executed by Start); in that role it never returns. Call it first
+// thing in main (and in TestMain of tests that start containers).
 func MaybeInit() {
-	if len(os.Args) == 0 {
-		return
-	}
-	switch os.Args[0] {
-	case stageInit:
+	if len(os.Args) > 0 && os.Args[0] == stageInit {
 		os.Exit(runInit())
-	case stageExec:
-		runtime.LockOSThread() // identity syscalls below are per-thread
-		os.Exit(runExecStage())
 	}
 }
 
@@ -63,10 +55,10 @@ type message struct {
 
 // initProc is the state of the container's init.
 type initProc struct {
-	plan    *plan
-	ctl     *os.File
-	sendMu  sync.Mutex
-	profile *os.File // seccomp profile opened before pivot_root
+	plan   *plan
+	ctl    *os.File
+	sendMu sync.Mutex
+	filter *seccomp.Filter // built once; nil = unconfined
 
 	mu      sync.Mutex
 	waiters map[int]chan int // pid -> its exit status, for our own children
@@ -110,13 +102,11 @@ func runInit() int {
 	}
 	os.Unsetenv(planEnv)
 	in.plan = &p
-	if p.Exec.Seccomp.ProfilePath != "" && p.Exec.Seccomp.Mode == "profile" {
-		f, err := os.Open(p.Exec.Seccomp.ProfilePath)
-		if err != nil {
-			return fail(fmt.Errorf("seccomp profile: %w", err))
-		}
-		in.profile = f
+	f, err := buildSeccomp(p.Exec.Seccomp)
+	if err != nil {
+		return fail(err)
 	}
+	in.filter = f
 	if err := setupFilesystem(&p, in.log); err != nil {
 		return fail(fmt.Errorf("filesystem: %w", err))
 	}
@@ -133,6 +123,9 @@ func runInit() int {
 	if err := resolveIdentity(&p.Exec); err != nil {
 		return fail(err)
 	}
+	if err := setRlimits(&p.Exec); err != nil {
+		return fail(err)
+	}
 	return in.run()
 }
 
@@ -141,33 +134,26 @@ func (in *initProc) run() int {
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD}, forwardedSignals...)...)
 
 	ep := in.plan.Exec
-	ep.Workload = true
-	pid, pidfd, statusR, err := in.spawn(&ep, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
-	if err != nil {
-		in.send(message{T: "error", Msg: fmt.Sprintf("start exec stage: %v", err)})
-		return exitSetup
+	sp := in.spawn(&ep, [3]uintptr{0, 1, 2})
+	if sp.abi > 0 {
+		in.log("landlock: ABI %d", sp.abi)
+	} else if sp.err == nil || sp.code != exitSetup {
+		in.log("landlock: not supported by this kernel, running without it")
 	}
+	switch {
+	case sp.code == exitSetup:
+		in.send(message{T: "error", Msg: sp.err.Error()})
+		return exitSetup
+	case sp.code != 0:
+		// Not found / not executable: a workload status, not a setup error.
+		fmt.Fprintf(os.Stderr, "nucleus: %v\n", sp.err)
+		in.send(message{T: "started", Code: sp.code, Msg: sp.err.Error()})
+		return sp.code
+	}
+	pid, pidfd := sp.pid, sp.pidfd
 	defer unix.Close(pidfd)
 	done := in.wait(pid)
-	var startErr statusLine
-	for _, l := range readStatus(statusR) {
-		if l.Log != "" {
-			in.log("%s", l.Log)
-		}
-		if l.Err != "" {
-			startErr = l
-		}
-	}
-	if startErr.Err != "" {
-		if startErr.Code == exitSetup {
-			in.send(message{T: "error", Msg: startErr.Err})
-			return exitSetup
-		}
-		// Not found / not executable: a workload status, not a setup error.
-		in.send(message{T: "started", Code: startErr.Code, Msg: startErr.Err})
-	} else {
-		in.send(message{T: "started", Pid: pid})
-	}
+	in.send(message{T: "started", Pid: pid})
 
 	ctl := make(chan message, 16)
 	go in.readControl(ctl)
@@ -223,40 +209,19 @@ func (in *initProc) readControl(out chan<- message) {
 	}
 }
 
-// spawn starts the exec stage for ep with the given stdio. The fork and the
-// registration of the pid happen under in.mu so that the reaper never sees
-// an exit it cannot attribute.
-func (in *initProc) spawn(ep *execPlan, stdio [3]*os.File) (pid, pidfd int, statusR *os.File, err error) {
-	data, err := json.Marshal(ep)
-	if err != nil {
-		return 0, -1, nil, err
-	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return 0, -1, nil, err
-	}
-	defer statusW.Close()
-	files := []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), statusW.Fd()}
-	if in.profile != nil {
-		files = append(files, in.profile.Fd())
-	}
-	pidfd = -1
-	attr := &syscall.ProcAttr{
-		Env:   []string{planEnv + "=" + string(data)},
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
-	}
-	in.mu.Lock()
-	pid, err = syscall.ForkExec("/proc/self/exe", []string{stageExec}, attr)
-	if err == nil {
-		in.waiters[pid] = make(chan int, 1)
-	}
-	in.mu.Unlock()
-	if err != nil {
-		statusR.Close()
-		return 0, -1, nil, err
-	}
-	return pid, pidfd, statusR, nil
+// spawn starts ep with the given stdio (see spawnRestricted). The fork and
+// the registration of the pid happen under in.mu so that the reaper never
+// sees an exit it cannot attribute.
+func (in *initProc) spawn(ep *execPlan, stdio [3]uintptr) spawned {
+	return spawnRestricted(ep, in.filter, stdio, func(fork func() (int, int, error)) (int, int, error) {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		pid, pidfd, err := fork()
+		if err == nil {
+			in.waiters[pid] = make(chan int, 1)
+		}
+		return pid, pidfd, err
+	})
 }
 
 // wait returns the channel that receives pid's exit status.
@@ -294,20 +259,6 @@ func exitStatus(ws unix.WaitStatus) int {
 	return 255
 }
 
-// readStatus reads the exec stage's status lines until EOF (exec'd or dead).
-func readStatus(r *os.File) []statusLine {
-	defer r.Close()
-	var out []statusLine
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		var l statusLine
-		if json.Unmarshal(sc.Bytes(), &l) == nil {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // probe runs one exec probe with the workload's identity and restrictions
 // and answers with its status and (capped) output.
 func (in *initProc) probe(m message) {
@@ -331,14 +282,14 @@ func (in *initProc) probe(m message) {
 	defer outR.Close()
 	ep := in.plan.Exec
 	ep.Argv = m.Argv
-	ep.Workload = false
-	pid, pidfd, statusR, err := in.spawn(&ep, [3]*os.File{devnull, outW, outW})
+	sp := in.spawn(&ep, [3]uintptr{devnull.Fd(), outW.Fd(), outW.Fd()})
 	outW.Close()
-	if err != nil {
-		reply.Code, reply.Msg = exitSetup, err.Error()
+	if sp.err != nil {
+		reply.Code, reply.Out = sp.code, []byte(sp.err.Error())
 		return
 	}
-	unix.Close(pidfd)
+	pid := sp.pid
+	unix.Close(sp.pidfd)
 	done := in.wait(pid)
 	in.mu.Lock()
 	in.probes[m.ID] = pid
@@ -348,7 +299,6 @@ func (in *initProc) probe(m message) {
 		delete(in.probes, m.ID)
 		in.mu.Unlock()
 	}()
-	go readStatus(statusR)
 
 	outc := make(chan []byte, 1)
 	go func() {

@@ -70,7 +70,7 @@ type mountStep struct {
 	IsFile   bool // bind of a file: the target is created as an empty file
 }
 
-// execPlan is what the exec stage applies before execve. Identity fields are
+// execPlan is what init applies to the workload (and each probe). Identity fields are
 // filled in by init after pivot_root (names resolve in the container's
 // /etc/passwd and /etc/group).
 type execPlan struct {
@@ -90,15 +90,10 @@ type execPlan struct {
 
 	Seccomp  seccompPlan
 	Landlock landlockPlan
-
-	// Workload is true for the workload (diagnostics go to the supervisor),
-	// false for probe processes.
-	Workload bool
 }
 
-// seccompPlan mirrors seccomp.Options; ProfilePath is replaced by an
-// inherited fd in the exec stage because the host path is not visible
-// after pivot_root.
+// seccompPlan mirrors seccomp.Options (ProfilePath is a host path: init
+// builds the filter before pivot_root).
 type seccompPlan struct {
 	Mode        string
 	ProfilePath string
