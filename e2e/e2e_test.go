@@ -440,6 +440,7 @@ wanted_by = []
 		}
 		e.waitJournal("polite.service", "got signal 2, exiting")
 		e.waitNoProcesses("e2e-polite")
+		e.waitUnitEmpty("polite.service")
 	})
 	t.Run("stop_timeout", func(t *testing.T) {
 		e := e.with(t)
@@ -462,6 +463,7 @@ wanted_by = []
 			t.Errorf("a workload ignoring SIGTERM was not killed: %s", p)
 		}
 		e.waitNoProcesses("e2e-stubborn")
+		e.waitUnitEmpty("stubborn.service")
 	})
 }
 

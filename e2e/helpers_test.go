@@ -178,6 +178,31 @@ func (e *env) waitNoProcesses(marker string) {
 	}
 }
 
+// waitUnitEmpty waits until no process is left in the unit's cgroup.
+func (e *env) waitUnitEmpty(unit string) {
+	e.t.Helper()
+	deadline := time.Now().Add(shortWait)
+	for {
+		ps, err := e.in.Processes()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var left []harness.Process
+		for _, p := range ps {
+			if strings.HasPrefix(p.Cgroup+"/", "/nucleus.slice/"+unit+"/") {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("processes left in %s: %+v", unit, left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // waitProcesses waits until some process has marker in its command line.
 func (e *env) waitProcesses(marker string) []harness.Process {
 	e.t.Helper()

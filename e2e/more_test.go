@@ -135,3 +135,38 @@ wanted_by = []
 		t.Errorf("after SIGHUP: %s", p)
 	}
 }
+
+// runtime = "gvisor": the same spec runs under runsc's user-space kernel,
+// with readiness probed through it, and stops cleanly.
+func TestGVisorRuntime(t *testing.T) {
+	e := setup(t, harness.Options{}, map[string]string{
+		"gv": `[exec]
+command = ["/bin/busybox", "sh", "-c", "echo kernel=$(uname -r); exec /usr/bin/python3 -m http.server --bind 127.0.0.1 8080 --directory /tmp"]
+[isolation]
+runtime = "gvisor"
+[readiness]
+tcp = 8080
+interval = "100ms"
+start_timeout = "60s"
+[restart]
+policy = "no"
+[unit]
+wanted_by = []
+`,
+	})
+	if _, err := e.systemctl("start", "gv"); err != nil {
+		t.Fatalf("start: %v\n%s", err, e.journalText("gv.service"))
+	}
+	if p := e.show("gv.service"); !active(p) || p["StatusText"] != "ready" {
+		t.Errorf("after start: %s", p)
+	}
+	ent := e.waitJournal("gv.service", "kernel=")
+	host := strings.TrimSpace(e.sh("uname -r"))
+	if strings.TrimPrefix(ent.Message, "kernel=") == host {
+		t.Errorf("the workload sees the host kernel %s: not running under gVisor", host)
+	}
+	if _, err := e.systemctl("stop", "gv"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitUnitEmpty("gv.service")
+}
