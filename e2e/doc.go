@@ -17,8 +17,8 @@
 //	TestSpecDriftRefused      10  an edit without daemon-reload is refused with the message
 //	TestKillExecLeavesNothing 11  SIGKILL of nucleus-exec leaves no workload process
 //
-// and beyond it: isolation, drop-ins, credentials and signal forwarding
-// under systemd (more_test.go).
+// and beyond it: isolation, drop-ins, credentials, signal forwarding and
+// the gVisor runtime under systemd (more_test.go).
 //
 // The tests carry the build tag e2e: run them with `make e2e`, i.e.
 // `go test -count=1 -v -tags e2e ./e2e/...`, as root. Waits are bounded
