@@ -229,3 +229,56 @@ func TestPagesDocumentTheContract(t *testing.T) {
 		})
 	}
 }
+
+// TestPagesCoverHelp keeps the section 8 pages in step with the programs:
+// every option and environment variable that --help names must appear in
+// the page.
+func TestPagesCoverHelp(t *testing.T) {
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/nucleus-generator", "./cmd/nucleus-exec")
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	option := regexp.MustCompile(`(?m)(?:^|[\s\[|{])(--?[a-z][a-z-]*)`)
+	envVar := regexp.MustCompile(`\bNUCLEUS_[A-Z_]+\b`)
+	for _, tt := range []struct{ program, page string }{
+		{"nucleus-generator", "nucleus-generator.8"},
+		{"nucleus-exec", "nucleus-exec.8"},
+	} {
+		t.Run(tt.program, func(t *testing.T) {
+			help, err := exec.Command(filepath.Join(bin, tt.program), "--help").Output()
+			if err != nil {
+				t.Fatalf("%s --help: %v", tt.program, err)
+			}
+			cmd := exec.Command("man", "-l", tt.page)
+			cmd.Env = append(os.Environ(), "MANWIDTH=200", "LC_ALL=C.UTF-8")
+			page, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("man -l %s: %v", tt.page, err)
+			}
+			var names []string
+			for _, m := range option.FindAllStringSubmatch(string(help), -1) {
+				// Go's flag package prints -name; the pages write --name
+				// for long options, as users type them.
+				name := m[1]
+				if len(strings.TrimLeft(name, "-")) > 1 {
+					name = "--" + strings.TrimLeft(name, "-")
+				}
+				names = append(names, name)
+			}
+			names = append(names, envVar.FindAllString(string(help), -1)...)
+			slices.Sort(names)
+			names = slices.Compact(names)
+			if len(names) == 0 {
+				t.Fatalf("found no option in %s --help:\n%s", tt.program, help)
+			}
+			for _, n := range names {
+				if !strings.Contains(string(page), n) {
+					t.Errorf("%s --help names %s; %s does not", tt.program, n, tt.page)
+				}
+			}
+		})
+	}
+}
