@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -57,6 +59,11 @@ func (in *Instance) Exec(args ...string) (string, error) {
 	return in.ExecInput(nil, args...)
 }
 
+// DefaultExecTimeout bounds one Exec unless Options.ExecTimeout says
+// otherwise: a command that hangs (say, a start job that never finishes)
+// fails its test instead of stalling the suite.
+const DefaultExecTimeout = 3 * time.Minute
+
 // ExecInput is Exec with stdin.
 func (in *Instance) ExecInput(stdin []byte, args ...string) (string, error) {
 	// nsenter -t PID on a PID that is no longer ours would run the command
@@ -64,7 +71,18 @@ func (in *Instance) ExecInput(stdin []byte, args ...string) (string, error) {
 	if !in.ours() {
 		return "", &ExecError{Args: args, ExitCode: -1, Err: errors.New("the instance is not running")}
 	}
-	cmd := exec.Command("nsenter", append(in.NsenterArgs(), args...)...)
+	timeout := in.execTimeout
+	if timeout == 0 {
+		timeout = DefaultExecTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", append(in.NsenterArgs(), args...)...)
+	// nsenter forks to enter the pid namespace: on timeout, kill its whole
+	// process group, not just nsenter.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if stdin != nil {
@@ -74,7 +92,9 @@ func (in *Instance) ExecInput(stdin []byte, args ...string) (string, error) {
 	if err != nil {
 		ee := &ExecError{Args: args, ExitCode: -1, Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
 		var xe *exec.ExitError
-		if errors.As(err, &xe) && xe.Exited() {
+		if ctx.Err() != nil {
+			ee.Err = fmt.Errorf("killed after %s: %w", timeout, ctx.Err())
+		} else if errors.As(err, &xe) && xe.Exited() {
 			ee.ExitCode = xe.ExitCode()
 		}
 		return stdout.String(), ee

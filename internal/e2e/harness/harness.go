@@ -64,6 +64,8 @@ type Options struct {
 	// kernel log (generators) can be read back with `journalctl -b` inside.
 	// Lines written there also land in the host's kernel log.
 	Kmsg bool
+	// ExecTimeout bounds each Exec; 0 = DefaultExecTimeout.
+	ExecTimeout time.Duration
 
 	// dieWithParent kills the instance when the calling process dies
 	// (crash, test timeout) instead of leaving it running: Boot sets it.
@@ -111,6 +113,8 @@ type Instance struct {
 	st     state
 	done   chan struct{} // closed when our unshare child is reaped (in-process only)
 	stop   time.Duration
+	// execTimeout bounds one Exec (0 = DefaultExecTimeout).
+	execTimeout time.Duration
 	// stopped is set once Stop has finished.
 	stopped bool
 }
@@ -158,7 +162,7 @@ func Start(opts Options) (*Instance, error) {
 	if run, err = filepath.EvalSymlinks(run); err != nil { // as Attach will see it
 		return nil, err
 	}
-	in := &Instance{RunDir: run, stop: opts.StopTimeout}
+	in := &Instance{RunDir: run, stop: opts.StopTimeout, execTimeout: opts.ExecTimeout}
 	in.st.Mode = opts.Cgroup
 	in.st.StopTimeout = opts.StopTimeout.String()
 	fail := func(err error) (*Instance, error) {

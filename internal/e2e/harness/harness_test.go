@@ -418,3 +418,33 @@ func TestBus(t *testing.T) {
 		t.Errorf("D-Bus ActiveState %s, systemctl %q", prop.Value, p["ActiveState"])
 	}
 }
+
+// A command that hangs is killed, with everything nsenter started for it,
+// when ExecTimeout runs out.
+func TestExecTimeout(t *testing.T) {
+	in := Boot(t, Options{ExecTimeout: 2 * time.Second})
+	_, err := in.Exec("sleep", "4321")
+	if err == nil || ExitCode(err) != -1 || !strings.Contains(err.Error(), "killed after") {
+		t.Fatalf("hanging command: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := false
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && string(cmd) == "sleep\x004321\x00" {
+				left = true
+			}
+		}
+		if !left {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the timed-out command is still running")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := in.Exec("echo", "still usable"); err != nil || out != "still usable\n" {
+		t.Fatalf("after a timeout: %q, %v", out, err)
+	}
+}
