@@ -244,8 +244,14 @@ echo zombies: $z; exit 1`
 }
 
 func TestKillSupervisorLeavesNothing(t *testing.T) {
+	for _, mode := range []string{"supervisor", "supervisor-userns"} {
+		t.Run(mode, func(t *testing.T) { killSupervisor(t, mode) })
+	}
+}
+
+func killSupervisor(t *testing.T, mode string) {
 	cmd := exec.Command("/proc/self/exe")
-	cmd.Env = append(os.Environ(), helperEnv+"=supervisor")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

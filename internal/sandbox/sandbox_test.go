@@ -144,6 +144,9 @@ func runHelper(mode string) int {
 			UserNamespace: spec.UserNSHost, Seccomp: spec.SeccompDefault},
 		Network: spec.Network{Mode: spec.NetworkNone},
 	}
+	if mode == "supervisor-userns" {
+		s.Isolation.UserNamespace = spec.UserNSAuto
+	}
 	c, err := sandbox.Start(s, sandbox.Options{})
 	if err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")
