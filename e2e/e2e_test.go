@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,10 +48,10 @@ wanted_by = []
 // unit, and its error names file and line in the boot journal.
 func TestBadSpecBesideGood(t *testing.T) {
 	// The generator logs to /dev/kmsg, which journald reads back: pass it in.
-	// The kernel log is shared with the host (and other instances), so the
-	// bad spec's name is unique to this run.
+	// The kernel log is shared with the host (and other instances, and
+	// earlier runs), so the bad spec's name is unique to this run.
 	in := harness.Boot(t, harness.Options{Kmsg: true})
-	bad := "bad-" + strconv.Itoa(in.PID())
+	bad := fmt.Sprintf("bad-%d-%08x", in.PID(), rand.Uint32())
 	e := &env{t: t, in: in}
 	must(t, in.WriteSpec("good", `[exec]
 command = ["/bin/busybox", "sh", "-c", "echo good-one-runs; exec sleep 1000"]
