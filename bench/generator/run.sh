@@ -5,6 +5,7 @@
 #
 #   bench/generator/run.sh                # N = 1 100 500 2000
 #   NS="500" RUNS=50 bench/generator/run.sh
+#   OUT=bench/out/generator bench/generator/run.sh   # also keep the JSON
 #
 # Quadlet is built from the Go module proxy in a throw-away module under a
 # temporary directory (Debian's podman 4.3.1 predates Quadlet, and
@@ -157,6 +158,13 @@ for n in $NS; do
 		--export-json "$WORK/n$n.json"
 	results="$results $n"
 done
+
+# Machine-readable results for bench/report (make bench sets OUT).
+if [ -n "${OUT:-}" ]; then
+	mkdir -p "$OUT"
+	for n in $results; do cp "$WORK/n$n.json" "$OUT/n$n.json"; done
+	"$WORK/quadlet" -version >"$OUT/quadlet-version"
+fi
 
 echo
 echo "== summary (mean ± stddev wall time; user+sys CPU; ratio = nucleus / quadlet)"
