@@ -183,6 +183,7 @@ func TestRenderRejects(t *testing.T) {
 		{"description leading blank", func(s *spec.Spec) { s.Description = " padded" }, "", "description", "blanks"},
 		{"description invalid utf-8", func(s *spec.Spec) { s.Description = "bad \xff" }, "", "description", "UTF-8"},
 		{"command NUL", func(s *spec.Spec) { s.Exec.Command = []string{"/bin/echo", "a\x00b"} }, "", "[exec] command", "NUL"},
+		{"line longer than systemd reads", func(s *spec.Spec) { s.Exec.Command = []string{"/bin/echo", strings.Repeat("x", 1<<20)} }, "", "spec", "systemd reads at most"},
 		{"command starting with an ExecStart prefix", func(s *spec.Spec) { s.Exec.Command = []string{"-rf"} }, "", "[exec] command", "first word"},
 		{"environment NUL", func(s *spec.Spec) { s.Exec.Environment = map[string]string{"A": "\x00"} }, "", "[exec] environment", "NUL"},
 		{"environment name with =", func(s *spec.Spec) { s.Exec.Environment = map[string]string{"A=B": "x"} }, "", "[exec] environment", "not a variable name"},
