@@ -8,8 +8,9 @@
 // Rendering is pure: it reads no files and no environment (the nucleus-exec
 // path comes in through Options), and it decides no spec defaults — those
 // are already in the *spec.Spec; the only fallback it owns is the unit's
-// own Description= ("nucleus container NAME") when the spec has none. It must not touch the file system, validate
-// spec semantics, or know how specs are found; internal/generator does that.
+// own Description= ("nucleus container NAME") when the spec has none.
+// It must not touch the file system, validate spec semantics, or know how
+// specs are found; internal/generator does that.
 package unit
 
 import (
