@@ -225,7 +225,9 @@ func TestGolden(t *testing.T) {
 		})
 	}
 	// Every golden belongs to a case.
-	outs, _ := filepath.Glob(filepath.Join(goldenDir, "*.[se][er][rv]*"))
+	outs, _ := filepath.Glob(filepath.Join(goldenDir, "*.service"))
+	errs, _ := filepath.Glob(filepath.Join(goldenDir, "*.err"))
+	outs = append(outs, errs...)
 	names := map[string]bool{}
 	for _, c := range cases {
 		names[c.name] = true
