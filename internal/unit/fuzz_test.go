@@ -9,15 +9,16 @@ import (
 )
 
 // FuzzRoundTrip renders a spec whose description, command and environment
-// are arbitrary strings, reads the unit back by systemd's rules, and
-// requires that
+// are arbitrary strings (each field alone, then all together), reads the
+// unit back by systemd's rules, and requires that
 //   - the values decode to exactly the originals,
 //   - the unit has exactly the directives of a plain spec (nothing injected),
 //   - Render refuses only what systemd cannot represent: a NUL byte, an
 //     environment name with '=' or empty, a first command word that is
-//     empty, ";" or starts with one of ExecStart='s prefixes -@:+!, or (description only, which
-//     systemd does not unquote) control characters, invalid UTF-8, leading
-//     or trailing blanks, or a trailing backslash.
+//     empty, ";" or starts with one of ExecStart='s prefixes -@:+!, or
+//     (description only, which systemd does not unquote) control
+//     characters, invalid UTF-8, leading or trailing blanks, or a trailing
+//     backslash.
 //
 // Run: go test ./internal/unit -run '^$' -fuzz FuzzRoundTrip -fuzztime 5m
 func FuzzRoundTrip(f *testing.F) {
@@ -32,43 +33,55 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add("ends with two \\\\", "\\;", "a\\;", "G", "=")
 	f.Add("a\rb", "\"", "'", "H", "\"unbalanced")
 	f.Fuzz(func(t *testing.T, desc, arg0, arg1, envKey, envVal string) {
-		s := baseSpec()
-		s.Description = desc
-		s.Exec.Command = []string{arg0, arg1}
-		s.Exec.Environment = map[string]string{envKey: envVal}
-		out, err := Render(s, Options{ExecPath: testExec})
-		if err != nil {
-			checkRefusal(t, err, desc, arg0, arg1, envKey, envVal)
-			return
-		}
-		got := decodeUnit(t, string(out))
-		wantDesc := desc
-		if desc == "" {
-			wantDesc = "nucleus container web"
-		}
-		want := []decoded{
-			{"Unit", "Description", wantDesc},
-			{"Unit", "Documentation", "man:nucleus.toml(5)"},
-			{"Unit", "SourcePath", "/etc/nucleus/web.toml"},
-			{"Service", "Type", "notify"},
-			{"Service", "NotifyAccess", "main"},
-			{"Service", "ExecStart", []string{testExec, "run", "--hash=sha256:0123abcd", "/etc/nucleus/web.toml"}},
-			{"Service", "Slice", "nucleus.slice"},
-			{"Service", "SyslogIdentifier", "web"},
-			{"Service", "KillMode", "mixed"},
-			{"Service", "Restart", "on-failure"},
-			{"Service", "TasksMax", "512"},
-			{"X-Nucleus", "Command", []string{arg0, arg1}},
-			{"X-Nucleus", "Environment", []string{envKey + "=" + envVal}},
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("round trip differs\n got: %q\nwant: %q\nunit:\n%s", got, want, out)
-		}
+		// Each field alone, then all together: a justified refusal of one
+		// field must not hide a broken encoding of another.
+		roundTrip(t, desc, []string{"/bin/true"}, nil)
+		roundTrip(t, "", []string{arg0, arg1}, nil)
+		roundTrip(t, "", []string{"/bin/true"}, map[string]string{envKey: envVal})
+		roundTrip(t, desc, []string{arg0, arg1}, map[string]string{envKey: envVal})
 	})
 }
 
+func roundTrip(t *testing.T, desc string, argv []string, env map[string]string) {
+	t.Helper()
+	s := baseSpec()
+	s.Description = desc
+	s.Exec.Command = argv
+	s.Exec.Environment = env
+	out, err := Render(s, Options{ExecPath: testExec})
+	if err != nil {
+		checkRefusal(t, err, desc, argv, env)
+		return
+	}
+	got := decodeUnit(t, string(out))
+	wantDesc := desc
+	if desc == "" {
+		wantDesc = "nucleus container web"
+	}
+	want := []decoded{
+		{"Unit", "Description", wantDesc},
+		{"Unit", "Documentation", "man:nucleus.toml(5)"},
+		{"Unit", "SourcePath", "/etc/nucleus/web.toml"},
+		{"Service", "Type", "notify"},
+		{"Service", "NotifyAccess", "main"},
+		{"Service", "ExecStart", []string{testExec, "run", "--hash=sha256:0123abcd", "/etc/nucleus/web.toml"}},
+		{"Service", "Slice", "nucleus.slice"},
+		{"Service", "SyslogIdentifier", "web"},
+		{"Service", "KillMode", "mixed"},
+		{"Service", "Restart", "on-failure"},
+		{"Service", "TasksMax", "512"},
+		{"X-Nucleus", "Command", argv},
+	}
+	for k, v := range env { // at most one variable
+		want = append(want, decoded{"X-Nucleus", "Environment", []string{k + "=" + v}})
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip differs\n got: %q\nwant: %q\nunit:\n%s", got, want, out)
+	}
+}
+
 // checkRefusal fails unless err is a refusal the inputs justify.
-func checkRefusal(t *testing.T, err error, desc, arg0, arg1, envKey, envVal string) {
+func checkRefusal(t *testing.T, err error, desc string, argv []string, env map[string]string) {
 	t.Helper()
 	for _, e := range unwrapAll(err) {
 		var ue *Error
@@ -82,12 +95,15 @@ func checkRefusal(t *testing.T, err error, desc, arg0, arg1, envKey, envVal stri
 				strings.ContainsFunc(desc, func(r rune) bool { return r < 0x20 || r == 0x7f }) ||
 				strings.HasPrefix(desc, " ") || strings.HasSuffix(desc, " ") || strings.HasSuffix(desc, "\\")
 		case "[exec] command":
-			justified = strings.IndexByte(arg0+arg1, 0) >= 0 || arg0 == "" || arg0 == ";" || strings.IndexByte("-@:+!", arg0[0]) >= 0
+			a0 := argv[0]
+			justified = strings.Contains(strings.Join(argv, ""), "\x00") || a0 == "" || a0 == ";" || strings.IndexByte("-@:+!", a0[0]) >= 0
 		case "[exec] environment":
-			justified = envKey == "" || strings.ContainsAny(envKey, "=\x00") || strings.IndexByte(envVal, 0) >= 0
+			for k, v := range env {
+				justified = k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0
+			}
 		}
 		if !justified {
-			t.Fatalf("Render refused representable input: %v\ndesc=%q argv=%q env=%q=%q", e, desc, []string{arg0, arg1}, envKey, envVal)
+			t.Fatalf("Render refused representable input: %v\ndesc=%q argv=%q env=%q", e, desc, argv, env)
 		}
 	}
 }
