@@ -57,8 +57,9 @@ const (
 	EnvFlags = "NUCLEUS_RUNSC_FLAGS"
 )
 
-// hookShell runs the poststart hook on the host.
-const hookShell = "/bin/sh"
+// hookShell runs the poststart hook on the host (a variable so that a test
+// can make the hook fail).
+var hookShell = "/bin/sh"
 
 // execOutputCap bounds what an exec probe returns, as in the native sandbox.
 const execOutputCap = 4096
@@ -175,6 +176,10 @@ func Start(s *spec.Spec, opts sandbox.Options) (*Container, error) {
 	c.proc = *cfg.Process
 	if code, why := v.lookCommand(s.Exec.Command[0], envValue(cfg.Process.Env, "PATH")); code != 0 {
 		logf("%v", why)
+		// Nothing starts, but what a killed predecessor left still goes.
+		if err := c.removeStale(); err != nil {
+			logf("%v", err)
+		}
 		c.status = code
 		close(c.done)
 		return c, nil
@@ -414,23 +419,52 @@ func (c *Container) run(opts sandbox.Options) error {
 		_, err := readLine(fifo, 64)
 		hook <- err
 	}()
-	select {
-	case err := <-hook:
-		if err != nil {
-			_ = c.Kill()
-			<-c.done
-			return fmt.Errorf("gvisor: waiting for the workload to start: %w", err)
-		}
-		return nil
-	case <-exited:
-		// The hook may have fired just before runsc exited (a workload
-		// that ends at once): look for its line without waiting.
-		_ = fifo.SetReadDeadline(time.Now())
-		if err := <-hook; err == nil || fifoHasData(fifo) {
+	// The hook is best effort for runsc (a hook that cannot be forked is
+	// only logged), so after a while without it runsc's own state is
+	// asked, once a second: a start that has happened is never missed.
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	for {
+		select {
+		case err := <-hook:
+			if err != nil {
+				_ = c.Kill()
+				<-c.done
+				return fmt.Errorf("gvisor: waiting for the workload to start: %w", err)
+			}
 			return nil
+		case <-exited:
+			// The hook may have fired just before runsc exited (a
+			// workload that ends at once): look for its line without
+			// waiting.
+			_ = fifo.SetReadDeadline(time.Now())
+			if err := <-hook; err == nil || fifoHasData(fifo) {
+				return nil
+			}
+			return fmt.Errorf("gvisor: runsc exited with status %d before the workload started (runsc's message is above)", c.status)
+		case <-poll.C:
+			if st := c.state(); st == "running" || st == "stopped" {
+				c.log("gvisor: runsc's start hook did not report; runsc state says %q", st)
+				return nil
+			}
 		}
-		return fmt.Errorf("gvisor: runsc exited with status %d before the workload started (runsc's message is above)", c.status)
 	}
+}
+
+// state is runsc's status of the container ("created", "running",
+// "stopped"), or "" when runsc cannot say.
+func (c *Container) state() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := c.runscCmd(ctx, "state", c.id).Output()
+	if err != nil {
+		return ""
+	}
+	var st specs.State
+	if json.Unmarshal(out, &st) != nil {
+		return ""
+	}
+	return string(st.Status)
 }
 
 // fifoHasData reports whether a line is waiting in the FIFO.

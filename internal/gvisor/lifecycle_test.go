@@ -398,3 +398,24 @@ func TestStaysInCgroup(t *testing.T) {
 		t.Errorf("status after Kill %d", st)
 	}
 }
+
+// TestStartWithoutHook: runsc treats a poststart hook that fails as a
+// warning; Start then learns from `runsc state` that the workload runs.
+func TestStartWithoutHook(t *testing.T) {
+	saved := hookShell
+	hookShell = "/bin/false" // runs, writes nothing, fails
+	t.Cleanup(func() { hookShell = saved })
+	s := loadSpec(t, uniqueName(t), "[exec]\ncommand = [\"/bin/sleep\", \"1000\"]\n")
+	c, _, l := start(t, s, sandbox.Options{})
+	if !strings.Contains(l.String(), `start hook did not report; runsc state says "running"`) {
+		t.Errorf("log does not say how the start was detected:\n%s", l)
+	}
+	code, _, err := c.Exec(context.Background(), []string{"/bin/true"})
+	if err != nil || code != 0 {
+		t.Errorf("Exec after a hook-less start = %d, %v", code, err)
+	}
+	_ = c.Kill()
+	if st := wait(t, c); st != 128+9 {
+		t.Errorf("status %d", st)
+	}
+}
