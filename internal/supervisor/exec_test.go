@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nucleus-containers/nucleus/internal/spec"
 )
 
 // These tests run the real nucleus-exec binary, built here, with the real
@@ -247,20 +249,21 @@ start_timeout = "60s"
 }
 
 func TestExecRefusals(t *testing.T) {
-	spec := writeSpec(t, "web", "[exec]\ncommand = [\"/bin/true\"]\n")
-	gvisor := writeSpec(t, "sandboxed", "[exec]\ncommand = [\"/bin/true\"]\n[isolation]\nruntime = \"gvisor\"\n")
+	web := writeSpec(t, "web", "[exec]\ncommand = [\"/bin/true\"]\n")
 	for _, tc := range []struct {
 		name     string
 		args     []string
 		wantCode int
 		wantErr  string
 	}{
-		{"spec drift", []string{"run", "--hash=sha256:0000", spec}, 125,
-			"nucleus-exec: spec " + spec + " changed since the unit was generated; run systemctl daemon-reload\n"},
+		{"spec drift", []string{"run", "--hash=sha256:0000", web}, 125,
+			"nucleus-exec: spec " + web + " changed since the unit was generated; run systemctl daemon-reload\n"},
+		{"spec drift to an invalid spec", []string{"run", "--hash=sha256:0000", writeSpec(t, "bad", "[exec]\ncommand = 3\n")}, 125,
+			"changed since the unit was generated; run systemctl daemon-reload\n"},
+		{"matching hash runs", []string{"run", "--hash=" + hashOf(t, web), web}, 0, ""},
 		{"no spec", []string{"run"}, 125, "nucleus-exec: run: no spec file given\n"},
 		{"missing spec", []string{"run", "/nonexistent/web.toml"}, 125, "/nonexistent/web.toml"},
-		{"unknown command", []string{"start", spec}, 125, `nucleus-exec: unknown command "start"`},
-		{"runtime not built in", []string{"run", gvisor}, 125, `runtime "gvisor" is not available`},
+		{"unknown command", []string{"start", web}, 125, `nucleus-exec: unknown command "start"`},
 		{"exit status passes through", []string{"run", writeSpec(t, "three", "[exec]\ncommand = [\"/bin/sh\", \"-c\", \"exit 3\"]\n")}, 3, ""},
 		{"command not found", []string{"run", writeSpec(t, "nocmd", "[exec]\ncommand = [\"/nonexistent\"]\n")}, 127, ""},
 	} {
@@ -286,5 +289,25 @@ func TestExecHelpAndVersion(t *testing.T) {
 		if !strings.HasPrefix(string(out), map[string]string{"--help": "usage: nucleus-exec run", "--version": "nucleus-exec "}[arg]) {
 			t.Errorf("%s printed %q", arg, out)
 		}
+	}
+}
+
+func hashOf(t *testing.T, paths ...string) string {
+	t.Helper()
+	h, err := spec.Hash(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestMainWithoutTheSpecsRuntime(t *testing.T) {
+	gvisor := writeSpec(t, "sandboxed", "[exec]\ncommand = [\"/bin/true\"]\n[isolation]\nruntime = \"gvisor\"\n")
+	native := func(*spec.Spec, StartOptions) (Workload, error) {
+		t.Fatal("the native runtime was started for a gvisor spec")
+		return nil, nil
+	}
+	if code := Main([]string{"run", gvisor}, Runtimes{spec.RuntimeNative: native}); code != ExitFailure {
+		t.Errorf("exit status %d, want %d", code, ExitFailure)
 	}
 }

@@ -92,6 +92,14 @@ func mainRun(args []string, runtimes Runtimes, signals <-chan os.Signal) int {
 		fmt.Fprint(os.Stderr, usage)
 		return ExitFailure
 	}
+	// Drift first: a spec edited after daemon-reload is refused with the
+	// advice that fixes it, even when the edit also made it invalid.
+	if *hash != "" {
+		if h, err := spec.Hash(paths); err == nil && h != *hash {
+			fail("spec %s changed since the unit was generated; run systemctl daemon-reload", paths[0])
+			return ExitFailure
+		}
+	}
 	s, err := spec.LoadFiles(paths)
 	if err != nil {
 		// An ErrorList has a line per problem, each naming file:line:key.
@@ -103,7 +111,7 @@ func mainRun(args []string, runtimes Runtimes, signals <-chan os.Signal) int {
 		}
 		return ExitFailure
 	}
-	if *hash != "" && s.Hash != *hash {
+	if *hash != "" && s.Hash != *hash { // the files changed while being read
 		fail("spec %s changed since the unit was generated; run systemctl daemon-reload", paths[0])
 		return ExitFailure
 	}
