@@ -105,7 +105,7 @@ func TestCheck(t *testing.T) {
 		{"http 404", spec.Probe{Kind: spec.ProbeHTTP, URL: srv.URL + "/missing"}, "404 Not Found"},
 		{"http 503", spec.Probe{Kind: spec.ProbeHTTP, URL: srv.URL + "/down"}, "GET " + srv.URL + "/down: 503 Service Unavailable"},
 		{"http hangs past timeout", spec.Probe{Kind: spec.ProbeHTTP, URL: srv.URL + "/hang", Timeout: 50 * time.Millisecond}, "timed out"},
-		{"http nothing listening", spec.Probe{Kind: spec.ProbeHTTP, URL: fmt.Sprintf("http://127.0.0.1:%d/", closed)}, "connection refused"},
+		{"http nothing listening", spec.Probe{Kind: spec.ProbeHTTP, URL: fmt.Sprintf("http://127.0.0.1:%d/", closed)}, fmt.Sprintf("GET http://127.0.0.1:%d/: connection refused", closed)},
 		{"exec exit 0", spec.Probe{Kind: spec.ProbeExec, Command: []string{"/bin/sh", "-c", "echo fine"}}, ""},
 		{"exec exit 3 quotes last output line", spec.Probe{Kind: spec.ProbeExec, Command: []string{"/bin/sh", "-c", "echo starting; echo 'db: connection refused' >&2; echo; exit 3"}}, "exec /bin/sh: exit status 3: db: connection refused"},
 		{"exec silent failure", spec.Probe{Kind: spec.ProbeExec, Command: []string{"/bin/false"}}, "exec /bin/false: exit status 1"},

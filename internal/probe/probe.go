@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -92,7 +93,7 @@ func bareNetError(err error) error {
 // checkHTTP GETs url with connections opened by t.Dial. Redirects are not
 // followed at all: a 3xx answer is a success in itself (200–399), and not
 // following means a probe can never be sent off the loopback host.
-func checkHTTP(ctx context.Context, t Target, url string) error {
+func checkHTTP(ctx context.Context, t Target, rawURL string) error {
 	client := &http.Client{
 		Transport: &http.Transport{
 			DialContext:       t.Dial,
@@ -101,20 +102,23 @@ func checkHTTP(ctx context.Context, t Target, url string) error {
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+		return fmt.Errorf("GET %s: %w", rawURL, err)
 	}
 	req.Header.Set("User-Agent", "nucleus-probe")
 	resp, err := client.Do(req)
 	if err != nil {
-		// client.Do's error already names the method and URL.
-		return timeoutErr(ctx, err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // it would quote the method and URL again
+		}
+		return timeoutErr(ctx, fmt.Errorf("GET %s: %w", rawURL, bareNetError(err)))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 	_ = resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 399 {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		return fmt.Errorf("GET %s: %s", rawURL, resp.Status)
 	}
 	return nil
 }

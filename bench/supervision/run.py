@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Supervision cost: nucleus-exec vs conmon / podman healthcheck run.
+
+Measures, per container:
+  * memory: summed Pss (/proc/PID/smaps_rollup) of nucleus-exec's own
+    processes (supervisor + in-namespace init, not the workload) vs conmon's;
+  * CPU per health check: utime+stime (+ reaped children's, i.e. the exec
+    probe processes init forks) of supervisor + init over N checks, counted
+    exactly as N WATCHDOG=1 datagrams on a NOTIFY_SOCKET this script listens
+    on, vs the CPU (RUSAGE_CHILDREN) of one `podman healthcheck run`.
+
+Run as root from the repository root: bench/supervision/run.py [N]
+The podman half runs in a private mount namespace without the cgroup2
+mount (crun refuses this machine's hybrid cgroups); nothing on the host
+changes. See bench/README.md, "Supervision".
+"""
+import os, resource, shutil, socket, subprocess, sys, tempfile, time
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def pss_kb(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no Pss for {pid}")
+
+
+def cpu_ticks(pid):
+    """utime+stime+cutime+cstime of pid, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15])
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def nucleus(kind, probe_toml):
+    exe = os.path.join(REPO, "bin", "nucleus-exec")
+    work = tempfile.mkdtemp(prefix="nucleus-bench.", dir="/run")
+    spec = os.path.join(work, "bench.toml")
+    with open(spec, "w") as f:
+        f.write(f"""
+[exec]
+command = ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"]
+
+[health]
+{probe_toml}
+interval = "20ms"
+timeout = "2s"
+""")
+    sock_path = os.path.join(work, "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    env = dict(os.environ, NOTIFY_SOCKET=sock_path)
+    proc = subprocess.Popen([exe, "run", spec], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        checks = 0
+
+        def wait_checks(n):
+            nonlocal checks
+            while n > 0:
+                sock.settimeout(60)
+                msg = sock.recv(4096).decode()
+                if "STATUS=failing" in msg or "STATUS=unhealthy" in msg:
+                    raise RuntimeError(f"{kind} probe fails: {msg!r}")
+                if "WATCHDOG=1" in msg.split("\n"):
+                    checks += 1
+                    n -= 1
+
+        wait_checks(20)  # warm up: the server is up, the loop steady
+        (init,) = children(proc.pid)
+        pids = [proc.pid, init]
+        before = sum(cpu_ticks(p) for p in pids)
+        t0 = time.monotonic()
+        wait_checks(N)
+        wall = time.monotonic() - t0
+        after = sum(cpu_ticks(p) for p in pids)
+        pss = {p: pss_kb(p) for p in pids}
+        return {
+            "name": f"nucleus-exec, {kind} probe",
+            "pss_kb": sum(pss.values()),
+            "pss_detail": f"supervisor {pss[proc.pid]} kB + init {pss[init]} kB",
+            "cpu_ms_per_check": (after - before) * 1000 / TICK / N,
+            "wall_ms_per_check": wall * 1000 / N,
+        }
+    finally:
+        proc.terminate()
+        proc.wait()
+        sock.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def podman():
+    root = tempfile.mkdtemp(prefix="nucleus-bench-rootfs.")
+    os.makedirs(os.path.join(root, "bin"))
+    shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
+    for c in ("sh", "sleep", "true"):
+        os.symlink("busybox", os.path.join(root, "bin", c))
+    name = f"nucleus-bench-{os.getpid()}"
+    run = ["podman", "run", "-d", "--name", name, "--cgroups=disabled",
+           "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096",
+           "--health-cmd", "/bin/true", "--rootfs", root, "sleep", "600"]
+    subprocess.run(run, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        conmon = int(subprocess.check_output(["podman", "inspect", "--format", "{{.State.ConmonPid}}", name]))
+        for _ in range(3):  # warm up caches
+            subprocess.run(["podman", "healthcheck", "run", name], check=True)
+        n = max(N // 10, 10)  # each run takes ~100 ms of CPU; fewer suffice
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        for _ in range(n):
+            subprocess.run(["podman", "healthcheck", "run", name], check=True)
+        wall = time.monotonic() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+        return {
+            "name": "podman 4.3.1: conmon + `podman healthcheck run` (exec /bin/true)",
+            "pss_kb": pss_kb(conmon),
+            "pss_detail": "conmon",
+            "cpu_ms_per_check": cpu * 1000 / n,
+            "wall_ms_per_check": wall * 1000 / n,
+        }
+    finally:
+        subprocess.run(["podman", "rm", "-f", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("run as root")
+    if not os.environ.get("NUCLEUS_BENCH_NS") and os.path.ismount("/sys/fs/cgroup/unified"):
+        os.environ["NUCLEUS_BENCH_NS"] = "1"
+        os.execvp("unshare", ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                              'umount /sys/fs/cgroup/unified && exec "$0" "$@"', sys.executable] + sys.argv)
+    subprocess.run(["make", "-C", REPO, "build"], check=True, stdout=subprocess.DEVNULL)
+    rows = [
+        nucleus("tcp", "tcp = 8080"),
+        nucleus("http", 'http = "http://127.0.0.1:8080/etc/hostname"'),
+        nucleus("exec", 'exec = ["/bin/true"]'),
+        podman(),
+    ]
+    pod = rows[-1]
+    print(f"N = {N} checks per nucleus row, {max(N // 10, 10)} podman healthcheck runs; {os.cpu_count()} CPUs\n")
+    print("| supervisor | PSS (kB) | vs conmon | CPU per check (ms) | vs podman healthcheck run |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {r['pss_kb']} ({r['pss_detail']}) | {r['pss_kb'] / pod['pss_kb']:.2f}× "
+              f"| {r['cpu_ms_per_check']:.3f} | 1/{pod['cpu_ms_per_check'] / max(r['cpu_ms_per_check'], 1e-9):.0f} |")
+
+
+if __name__ == "__main__":
+    main()
