@@ -75,3 +75,12 @@ man:
 # demo: the README's main job (build, install into a real systemd, start examples/web.toml).
 demo:
 	./scripts/demo.sh
+
+# ---- benchmarks (bench/) ----
+.PHONY: bench
+
+# bench: every benchmark side by side with the neighbours (installed from apt)
+# in one run, then bench/README.md and its charts (issue 8). By hand, as
+# root, on a quiet machine; not part of check or CI.
+bench:
+	./bench/run.sh

@@ -89,7 +89,15 @@ type report struct {
 	problems  map[string]string // section → why it has no figures
 }
 
+// stepOf is the bench/run.sh step that produces a section's results.
+var stepOf = map[string]string{"ready": "systemd", "scale": "systemd", "mounts": "curves", "landlock": "curves"}
+
 func (r *report) note(section string, err error) {
+	step := orDefault(stepOf[section], section)
+	if tail := readTrim(filepath.Join(r.out, step+".failed")); tail != "" {
+		r.problems[section] = "bench/run.sh step " + step + " failed: " + strings.Join(strings.Fields(tail), " ")
+		return
+	}
 	if missing(err) {
 		r.problems[section] = "not run (no results in " + r.out + ")"
 	} else {
