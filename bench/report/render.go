@@ -60,6 +60,15 @@ func ms(s float64) string { return fmtMs(s * 1000) }
 // meanSD formats a hyperfine timing as "mean ± σ".
 func meanSD(t Timing) string { return fmt.Sprintf("%s ± %s", ms(t.Mean), ms(t.Stddev)) }
 
+// relTo is t / ref for a table column, "1 (reference)" for ref itself
+// (propagating ref's σ against itself would be meaningless).
+func relTo(t, ref Timing) string {
+	if t.Command == ref.Command {
+		return "1 (reference)"
+	}
+	return fmtRatio(timingRatio(t, ref))
+}
+
 func fmtRatio(r Ratio) string {
 	if math.IsNaN(r.Value) {
 		return "—"
@@ -436,10 +445,10 @@ func (r *report) startSection(w writer) {
 	for _, t := range r.start {
 		vb, vc := "—", "—"
 		if okb {
-			vb = fmtRatio(timingRatio(t, bw))
+			vb = relTo(t, bw)
 		}
 		if okc {
-			vc = fmtRatio(timingRatio(t, cr))
+			vc = relTo(t, cr)
 		}
 		w("| %s | %s | %s | %s | %s | %s |\n", mdEsc(t.Command), meanSD(t), ms(t.Median), ms(t.Min), vb, vc)
 	}
@@ -453,7 +462,7 @@ func (r *report) startSection(w writer) {
 		for _, t := range r.gvisor {
 			v := "—"
 			if okd {
-				v = fmtRatio(timingRatio(t, do))
+				v = relTo(t, do)
 			}
 			w("| %s | %s | %s | %s | %s |\n", mdEsc(t.Command), meanSD(t), ms(t.Median), ms(t.Min), v)
 		}
@@ -486,7 +495,10 @@ func (r *report) readySection(w writer) {
 	for _, t := range r.ready {
 		v := "—"
 		if okp {
-			v = fmt.Sprintf("%s (%.1f× faster)", fmtRatio(timingRatio(t, pod)), pod.Mean/t.Mean)
+			v = relTo(t, pod)
+			if t.Command != pod.Command {
+				v += fmt.Sprintf(" (%.1f× faster)", pod.Mean/t.Mean)
+			}
 		}
 		w("| %s | %s | %s | %s | %s |\n", mdEsc(t.Command), meanSD(t), ms(t.Median), ms(t.Min), v)
 	}
@@ -586,7 +598,7 @@ func (r *report) curvesSection(w writer, dir string) error {
 		base := c.pts[0].T
 		for _, p := range c.pts {
 			xs, ys, es = append(xs, float64(p.K)), append(ys, p.T.Mean*1000), append(es, p.T.Stddev*1000)
-			w("| %d | %s | %s | %s |\n", p.K, meanSD(p.T), ms(p.T.Median), fmtRatio(timingRatio(p.T, base)))
+			w("| %d | %s | %s | %s |\n", p.K, meanSD(p.T), ms(p.T.Median), relTo(p.T, base))
 		}
 		w("\n")
 		panels = append(panels, Panel{Title: c.title, XLabel: c.x, YLabel: "ms, mean ± σ",
