@@ -58,6 +58,9 @@ def nucleus(kind, probe_toml):
 [exec]
 command = ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"]
 
+[readiness]
+tcp = 8080
+
 [health]
 {probe_toml}
 interval = "20ms"

@@ -38,7 +38,7 @@ func Ready(ctx context.Context, clk Clock, t Target, r spec.Readiness, n Notifie
 		if left := deadline.Sub(attemptStart); p.Timeout <= 0 || left < p.Timeout {
 			p.Timeout = left
 		}
-		err := Check(ctx, t, p)
+		err := checkBounded(ctx, clk, t, p, deadline.Add(HungGrace))
 		p.Timeout = r.Timeout
 		if err == nil {
 			_ = n.Notify("READY=1", "STATUS=ready")
@@ -65,6 +65,22 @@ func Ready(ctx context.Context, clk Clock, t Target, r spec.Readiness, n Notifie
 		if !clk.Now().Before(deadline) {
 			return readinessFailed(r, attempt, err)
 		}
+	}
+}
+
+// checkBounded is Check, but gives up waiting for a Target that ignores the
+// attempt's timeout once giveUp passes (the attempt goes on in the
+// background; the caller is about to stop the container anyway).
+func checkBounded(ctx context.Context, clk Clock, t Target, p spec.Probe, giveUp time.Time) error {
+	done := make(chan error, 1)
+	go func() { done <- Check(ctx, t, p) }()
+	timer := clk.NewTimer(giveUp.Sub(clk.Now()))
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C():
+		return fmt.Errorf("timed out: the probe did not return within %s", p.Timeout)
 	}
 }
 
@@ -100,6 +116,12 @@ func WaitReady(ctx context.Context, clk Clock, r spec.Readiness, ready <-chan st
 	}
 }
 
+// HungGrace is how long past its timeout a probe may take to return (the
+// Target kills it at the timeout) before the health loop counts it as a
+// failure anyway: a probe that never returns must not keep a dead service
+// looking healthy.
+const HungGrace = time.Second
+
 // Health runs the health loop for h until ctx ends. The first probe runs
 // after h.StartPeriod, then each one h.Interval after the previous one
 // ended, so probes never overlap and a slow probe never causes a burst.
@@ -109,6 +131,10 @@ func WaitReady(ctx context.Context, clk Clock, r spec.Readiness, ready <-chan st
 //   - failure n = retries: STATUS=unhealthy: <probe> failed n times: <error>
 //     and WATCHDOG=trigger (once; systemd's watchdog action and Restart= take
 //     over); later failures update STATUS= only.
+//
+// A probe still running HungGrace after its timeout counts as a failure,
+// and again every interval+timeout for as long as it hangs; no second probe
+// starts meanwhile.
 //
 // While the last result is healthy (the start period counts as healthy:
 // readiness passed) and watchdog > 0 — systemd's WatchdogSec=, from
@@ -123,11 +149,26 @@ func Health(ctx context.Context, clk Clock, t Target, h spec.Health, n Notifier,
 	failures := 0
 	nextProbe := clk.Now().Add(h.StartPeriod)
 
+	fail := func(err error) {
+		failures++
+		healthy = false
+		switch {
+		case failures < retries:
+			_ = n.Notify(fmt.Sprintf("STATUS=failing: %s failed %d of %d times: %v", h.Probe, failures, retries, err))
+		case failures == retries:
+			_ = n.Notify(fmt.Sprintf("STATUS=unhealthy: %s failed %d times: %v", h.Probe, failures, err), "WATCHDOG=trigger")
+		default:
+			_ = n.Notify(fmt.Sprintf("STATUS=unhealthy: %s failed %d times: %v", h.Probe, failures, err))
+		}
+	}
+
 	type result struct {
 		err error
 		end time.Time
 	}
 	var inflight chan result
+	var hungAt time.Time // when the running probe counts as hung (zero: no limit)
+	counted := false     // the running probe was already counted as hung
 	cancelProbe := func() {}
 	defer func() {
 		if inflight != nil {
@@ -137,12 +178,16 @@ func Health(ctx context.Context, clk Clock, t Target, h spec.Health, n Notifier,
 	}()
 
 	for {
-		var probeC, pingC <-chan time.Time
+		var probeC, pingC, hungC <-chan time.Time
 		var timers []Timer
 		if inflight == nil {
 			tm := clk.NewTimer(nextProbe.Sub(clk.Now()))
 			timers = append(timers, tm)
 			probeC = tm.C()
+		} else if !hungAt.IsZero() {
+			tm := clk.NewTimer(hungAt.Sub(clk.Now()))
+			timers = append(timers, tm)
+			hungC = tm.C()
 		}
 		if healthy && watchdog > 0 {
 			tm := clk.NewTimer(lastPing.Add(watchdog / 2).Sub(clk.Now()))
@@ -157,10 +202,19 @@ func Health(ctx context.Context, clk Clock, t Target, h spec.Health, n Notifier,
 			probeCtx, cancel := context.WithCancel(ctx)
 			cancelProbe = cancel
 			inflight = make(chan result, 1)
+			counted = false
+			hungAt = time.Time{}
+			if h.Timeout > 0 {
+				hungAt = clk.Now().Add(h.Timeout + HungGrace)
+			}
 			go func(ch chan<- result) {
 				err := Check(probeCtx, t, h.Probe)
 				ch <- result{err, clk.Now()}
 			}(inflight)
+		case <-hungC:
+			counted = true
+			hungAt = hungAt.Add(h.Interval + h.Timeout)
+			fail(fmt.Errorf("timed out: the probe did not return within %s", h.Timeout))
 		case <-pingC:
 			// Time from now, not from when the ping was due: a late
 			// ping (a suspended machine) is followed by no burst.
@@ -175,23 +229,15 @@ func Health(ctx context.Context, clk Clock, t Target, h spec.Health, n Notifier,
 			inflight = nil
 			cancelProbe()
 			nextProbe = res.end.Add(h.Interval)
-			if res.err == nil {
+			switch {
+			case res.err == nil:
 				failures = 0
 				healthy = true
 				lastOK = res.end
 				lastPing = res.end
 				_ = n.Notify("WATCHDOG=1", "STATUS=healthy (last check 0ms ago)")
-				break
-			}
-			failures++
-			healthy = false
-			switch {
-			case failures < retries:
-				_ = n.Notify(fmt.Sprintf("STATUS=failing: %s failed %d of %d times: %v", h.Probe, failures, retries, res.err))
-			case failures == retries:
-				_ = n.Notify(fmt.Sprintf("STATUS=unhealthy: %s failed %d times: %v", h.Probe, failures, res.err), "WATCHDOG=trigger")
-			default:
-				_ = n.Notify(fmt.Sprintf("STATUS=unhealthy: %s failed %d times: %v", h.Probe, failures, res.err))
+			case !counted: // a hung probe's failure was counted already
+				fail(res.err)
 			}
 		}
 		stopAll(timers)

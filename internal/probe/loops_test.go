@@ -358,44 +358,46 @@ func TestHealthStartPeriod(t *testing.T) {
 func TestHealthSlowProbeNoStorm(t *testing.T) {
 	clk := probetest.NewFakeClock(t0)
 	sd := newSystemd(t)
-	// The first probe takes 25s (the Target ignored its timeout): 2.5
+	h := tcpHealth()
+	h.Interval = time.Second
+	// The first probe takes 2.5s (within timeout 2s + HungGrace): 2.5
 	// intervals pass while it runs.
-	target := newScript(clk, step{takes: 25 * time.Second}, step{})
-	stop := runHealth(clk, target, tcpHealth(), sd, 0)
+	target := newScript(clk, step{takes: 2500 * time.Millisecond}, step{})
+	stop := runHealth(clk, target, h, sd, 0)
 	defer stop()
 
 	sd.expect(t, "WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)")
 	// The next probe is one interval after the slow one ended, not at once.
-	clk.WaitPending(t, 10*time.Second)
-	clk.Advance(10 * time.Second)
+	clk.WaitPending(t, time.Second)
+	clk.Advance(time.Second)
 	sd.expect(t, "WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)")
-	if got, want := target.attempts(), []time.Duration{0, 35 * time.Second}; !reflect.DeepEqual(got, want) {
+	if got, want := target.attempts(), []time.Duration{0, 3500 * time.Millisecond}; !reflect.DeepEqual(got, want) {
 		t.Errorf("probes at %v, want %v", got, want)
 	}
 }
 
-func TestHealthNeverTwoProbesAtOnce(t *testing.T) {
+func TestHealthPingsWhileAProbeRuns(t *testing.T) {
 	clk := probetest.NewFakeClock(t0)
 	sd := newSystemd(t)
 	release := make(chan struct{})
 	target := newScript(clk, step{block: release}, step{})
-	stop := runHealth(clk, target, tcpHealth(), sd, 12*time.Second)
+	// WatchdogSec=2s: pings every 1s; the probe's timeout is 2s.
+	stop := runHealth(clk, target, tcpHealth(), sd, 2*time.Second)
 	defer stop()
 
-	// The probe hangs; while it does, only the watchdog ping is scheduled.
-	clk.WaitPending(t, 6*time.Second)
-	clk.Advance(6 * time.Second)
-	sd.expect(t, "WATCHDOG=1\nSTATUS=healthy") // pings continue while a probe runs
-	clk.WaitPending(t, 6*time.Second)
-	clk.Advance(100 * time.Second)
+	clk.WaitPending(t, time.Second, 3*time.Second) // ping, hung limit
+	clk.Advance(time.Second)
 	sd.expect(t, "WATCHDOG=1\nSTATUS=healthy")
-	clk.WaitPending(t, 6*time.Second)
+	clk.WaitPending(t, time.Second, 2*time.Second)
+	clk.Advance(time.Second)
+	sd.expect(t, "WATCHDOG=1\nSTATUS=healthy")
+	clk.WaitPending(t, time.Second, time.Second)
 	if n := len(target.attempts()); n != 1 {
 		t.Fatalf("%d probes started while one was running", n)
 	}
 	close(release)
 	sd.expect(t, "WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)")
-	clk.WaitPending(t, 6*time.Second, 10*time.Second)
+	clk.WaitPending(t, time.Second, 10*time.Second)
 }
 
 func TestHealthStopWaitsForRunningProbe(t *testing.T) {
@@ -406,5 +408,56 @@ func TestHealthStopWaitsForRunningProbe(t *testing.T) {
 	clk.WaitPending(t) // the first probe runs (and hangs) at once
 	// stop returns only once the hanging probe saw its context end.
 	stop()
+	sd.expectNone(t)
+}
+
+func TestHealthHungProbeCountsAsFailure(t *testing.T) {
+	clk := probetest.NewFakeClock(t0)
+	sd := newSystemd(t)
+	release := make(chan struct{})
+	// The Target ignores the probe's timeout and never returns on its own.
+	target := newScript(clk, step{block: release}, step{})
+	stop := runHealth(clk, target, tcpHealth(), sd, 12*time.Second)
+	defer stop()
+
+	hung := "timed out: the probe did not return within 2s"
+	clk.WaitPending(t, 3*time.Second, 6*time.Second) // hung limit (timeout + grace), ping
+	clk.Advance(3 * time.Second)
+	sd.expect(t, "STATUS=failing: tcp 8080 failed 1 of 3 times: "+hung)
+	// No more pings: the last result is a failure. Next count: interval+timeout later.
+	clk.WaitPending(t, 12*time.Second)
+	clk.Advance(12 * time.Second)
+	sd.expect(t, "STATUS=failing: tcp 8080 failed 2 of 3 times: "+hung)
+	clk.WaitPending(t, 12*time.Second)
+	clk.Advance(12 * time.Second)
+	sd.expect(t, "STATUS=unhealthy: tcp 8080 failed 3 times: "+hung+"\nWATCHDOG=trigger")
+	clk.WaitPending(t, 12*time.Second)
+	if n := len(target.attempts()); n != 1 {
+		t.Fatalf("%d probes started while one was hanging", n)
+	}
+	// When it finally returns (here: success), the loop goes on normally.
+	close(release)
+	sd.expect(t, "WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)")
+	clk.WaitPending(t, 6*time.Second, 10*time.Second)
+}
+
+func TestReadyHungProbeStillEndsAtStartTimeout(t *testing.T) {
+	clk := probetest.NewFakeClock(t0)
+	sd := newSystemd(t)
+	never := make(chan struct{})
+	defer close(never)
+	// The Target ignores the attempt's timeout and never returns.
+	target := newScript(clk, step{block: never})
+	done := make(chan error, 1)
+	go func() {
+		done <- probe.Ready(context.Background(), clk, target, tcpReadiness(100*time.Millisecond, 250*time.Millisecond), sd.sender)
+	}()
+	clk.WaitPending(t, 250*time.Millisecond+probe.HungGrace)
+	clk.Advance(250*time.Millisecond + probe.HungGrace)
+	err := <-done
+	want := "readiness probe tcp 8080 did not pass within start_timeout 250ms (1 attempts); last error: timed out: the probe did not return within 250ms"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Ready = %v, want %q", err, want)
+	}
 	sd.expectNone(t)
 }
