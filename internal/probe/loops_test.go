@@ -405,7 +405,7 @@ func TestHealthStopWaitsForRunningProbe(t *testing.T) {
 	sd := newSystemd(t)
 	target := newScript(clk, step{block: make(chan struct{})}) // never released
 	stop := runHealth(clk, target, tcpHealth(), sd, 0)
-	clk.WaitPending(t) // the first probe runs (and hangs) at once
+	clk.WaitPending(t, 2*time.Second+probe.HungGrace) // the first probe runs (and hangs) at once
 	// stop returns only once the hanging probe saw its context end.
 	stop()
 	sd.expectNone(t)
