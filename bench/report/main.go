@@ -6,6 +6,9 @@
 //	report collect -out bench/out              machine.json: CPU, kernel, memory, versions, date, load
 //	report render -out bench/out -dir bench    README.md, start-latency.svg, curves.svg
 //
+// render also includes bench/report/notes/SECTION.md, the analysis that no
+// result file holds (profiles, where the time goes), under each section.
+//
 // It owns only presentation: it never runs a benchmark, and it reports a
 // missing result as missing rather than inventing one. The SVGs are written
 // by hand (no plotting tool).
@@ -31,6 +34,7 @@ func main() {
 	out := fs.String("out", "bench/out", "results directory")
 	dir := fs.String("dir", "bench", "where README.md and the SVGs go (render)")
 	repo := fs.String("repo", ".", "the nucleus repository (collect: its commit)")
+	notes := fs.String("notes", "bench/report/notes", "hand-written analysis per section, NAME.md (render)")
 	if err := fs.Parse(os.Args[2:]); err != nil {
 		usage()
 	}
@@ -39,7 +43,7 @@ func main() {
 	case "collect":
 		err = collect(*out, *repo)
 	case "render":
-		err = render(*out, *dir)
+		err = render(*out, *dir, *notes)
 	default:
 		usage()
 	}

@@ -82,6 +82,7 @@ func fmtRatio(r Ratio) string {
 // report holds everything render found in the results directory.
 type report struct {
 	out       string
+	notesDir  string // hand-written analysis per section (NAME.md), may be absent
 	machine   *Machine
 	loadEnd   string
 	generator []GeneratorPoint
@@ -114,8 +115,8 @@ func (r *report) note(section string, err error) {
 	}
 }
 
-func load(out string) *report {
-	r := &report{out: out, problems: map[string]string{}}
+func load(out, notesDir string) *report {
+	r := &report{out: out, notesDir: notesDir, problems: map[string]string{}}
 	if b, err := os.ReadFile(filepath.Join(out, "machine.json")); err == nil {
 		var m Machine
 		if json.Unmarshal(b, &m) == nil {
@@ -284,8 +285,19 @@ func orDefault(s, d string) string {
 	return d
 }
 
-func render(out, dir string) error {
-	r := load(out)
+// notes appends the hand-written analysis for a section (notesDir/NAME.md:
+// profiles, explanations — text that no result file holds), if any.
+func (r *report) notes(w writer, name string) {
+	if r.notesDir == "" {
+		return
+	}
+	if t := readTrim(filepath.Join(r.notesDir, name+".md")); t != "" {
+		w("%s\n\n", t)
+	}
+}
+
+func render(out, dir, notesDir string) error {
+	r := load(out, notesDir)
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# Benchmarks\n\n")
@@ -406,6 +418,7 @@ func (r *report) machineSection(w writer) {
 }
 
 func (r *report) generatorSection(w writer) {
+	defer r.notes(w, "generator")
 	w("## 1. Generator: nucleus-generator vs Quadlet\n\n")
 	w("N specs on tmpfs become N units plus their `.wants/` links in an empty directory, for\n")
 	w("`nucleus-generator` and for Podman's Quadlet (%s) on N equivalent `.container` files (same\n", orDefault(r.quadlet, "v5.4.2"))
@@ -426,6 +439,7 @@ func (r *report) generatorSection(w writer) {
 }
 
 func (r *report) startSection(w writer) {
+	defer r.notes(w, "start")
 	w("## 2. Start latency of a fully isolated `/bin/true`\n\n")
 	w("`bench/start/run.sh`: one hyperfine run (`-N`, 20 warm-ups) of `nucleus-exec run true.toml` (the real\n")
 	w("command line of a unit: spec load, default isolation — pid, mount, ipc, uts, net and cgroup namespaces,\n")
@@ -441,7 +455,7 @@ func (r *report) startSection(w writer) {
 	}
 	bw, okb := byCommand(r.start, cmdBwrap)
 	cr, okc := byCommand(r.start, cmdCrun)
-	w("| command | mean ± σ | median | min | vs bwrap | vs crun |\n|---|---:|---:|---:|---:|---:|\n")
+	w("| command | mean ± σ | median | min | CPU user+sys | vs bwrap | vs crun |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, t := range r.start {
 		vb, vc := "—", "—"
 		if okb {
@@ -450,10 +464,10 @@ func (r *report) startSection(w writer) {
 		if okc {
 			vc = relTo(t, cr)
 		}
-		w("| %s | %s | %s | %s | %s | %s |\n", mdEsc(t.Command), meanSD(t), ms(t.Median), ms(t.Min), vb, vc)
+		w("| %s | %s | %s | %s | %s | %s | %s |\n", mdEsc(t.Command), meanSD(t), ms(t.Median), ms(t.Min), ms(t.CPU()), vb, vc)
 	}
 	if p, ok := r.problems["start"]; ok {
-		w("| (start) | not measured: %s | | | | |\n", mdEsc(p))
+		w("| (start) | not measured: %s | | | | | |\n", mdEsc(p))
 	}
 	w("\n")
 	if len(r.gvisor) > 0 {
@@ -473,6 +487,7 @@ func (r *report) startSection(w writer) {
 }
 
 func (r *report) readySection(w writer) {
+	defer r.notes(w, "ready")
 	w("## 3. Time to ready under systemd\n\n")
 	w("`bench/systemd` boots the machine's real systemd in namespaces (the e2e harness) and, inside it,\n")
 	w("times `systemctl start UNIT` with hyperfine (each run prepared by `systemctl stop` + `reset-failed`).\n")
@@ -506,6 +521,7 @@ func (r *report) readySection(w writer) {
 }
 
 func (r *report) supervisionSection(w writer) {
+	defer r.notes(w, "supervision")
 	w("## 4. Supervision cost per running container\n\n")
 	w("`bench/supervision/run.py`: summed PSS (`/proc/PID/smaps_rollup`) of nucleus-exec's own processes\n")
 	w("(supervisor + in-namespace init, not the workload) vs conmon's, and CPU time per health check\n")
@@ -529,12 +545,15 @@ func (r *report) supervisionSection(w writer) {
 }
 
 func (r *report) scaleSection(w writer) {
+	defer r.notes(w, "scale")
 	w("## 5. Scale: many healthy containers under systemd\n\n")
 	w("`bench/systemd`: N specs (`busybox httpd`, TCP readiness, TCP health check every 1 s) under the\n")
 	w("harness systemd, started with one `systemctl start` of all N; after 5 s of settling, CPU is\n")
 	w("measured over a window: the `nucleus.slice` cgroup's `cpu.stat` (everything the containers ran), and\n")
 	w("per process from `/proc/PID/stat` (utime+stime, 10 ms ticks): nucleus-exec's supervisors and inits,\n")
-	w("the workloads, and the instance's systemd (which receives every WATCHDOG=1). Memory is summed PSS.\n")
+	w("the workloads, and the instance's systemd (which receives every WATCHDOG=1). The slice figure is the\n")
+	w("kernel's own accounting of everything in the slice and is the larger one: it also holds CPU the\n")
+	w("per-process reading cannot attribute to a live process. Memory is summed PSS.\n")
 	w("The harness's cgroup2 has no memory controller on this machine, so there is no `memory.current`.\n\n")
 	s := r.scale
 	if s == nil {
@@ -561,6 +580,7 @@ func (r *report) scaleSection(w writer) {
 }
 
 func (r *report) curvesSection(w writer, dir string) error {
+	defer r.notes(w, "curves")
 	w("## 6. How cost grows\n\n")
 	w("Generator wall time vs number of specs (section 1's runs), and the start latency of\n")
 	w("`nucleus-exec run` of `/bin/true` vs the number of bind mounts (each also gets a Landlock rule) and\n")
@@ -615,6 +635,7 @@ func (r *report) curvesSection(w writer, dir string) error {
 }
 
 func (r *report) goBenchSection(w writer) {
+	defer r.notes(w, "gobench")
 	w("## Go benchmarks of the hot functions\n\n")
 	w("`go test -run='^$' -bench=. -benchmem ./internal/...` in the same run (in-process: no process\n")
 	w("start-up; GOMAXPROCS = CPUs).\n\n")

@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // files.
 func TestRenderGolden(t *testing.T) {
 	dir := t.TempDir()
-	if err := render("testdata/out", dir); err != nil {
+	if err := render("testdata/out", dir, "testdata/notes"); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"README.md", "start-latency.svg", "curves.svg"} {
@@ -67,7 +67,7 @@ func wellFormed(t *testing.T, name string, b []byte) {
 // TestHeadlineVerdicts checks the headline rows of the fixture: which
 // targets are met is decided from the figures, not written down.
 func TestHeadlineVerdicts(t *testing.T) {
-	r := load("testdata/out")
+	r := load("testdata/out", "")
 	if len(r.problems) != 0 {
 		t.Fatalf("fixture has problems: %v", r.problems)
 	}
@@ -98,7 +98,7 @@ func TestMissingResultsAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := render(out, dir); err != nil {
+	if err := render(out, dir, ""); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "README.md"))
