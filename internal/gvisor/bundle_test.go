@@ -9,6 +9,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
@@ -203,5 +206,54 @@ func TestStateDir(t *testing.T) {
 	t.Setenv("RUNTIME_DIRECTORY", "")
 	if got := stateDir("web"); got != "/run/nucleus-gvisor/web" {
 		t.Errorf("stateDir without RUNTIME_DIRECTORY = %q", got)
+	}
+}
+
+// TestStartedBeforeExit: the start line written just before runsc exits
+// is found whether or not the reader goroutine got to it (a race that made
+// a /bin/true start fail about once in a hundred under load).
+func TestStartedBeforeExit(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		write      bool
+		readerSeen bool // the reader goroutine consumed the line
+		want       bool
+	}{
+		{"reader saw the line", true, true, true},
+		{"line still in the FIFO", true, false, true},
+		{"no line", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "started")
+			if err := unix.Mkfifo(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if tc.write {
+				if err := os.WriteFile(path, []byte("started\n"), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hook := make(chan error, 1)
+			if tc.readerSeen {
+				_, err := readLine(f, 64)
+				hook <- err
+			} else {
+				// The reader had not run yet: it starts after the
+				// deadline is set, and fails without reading.
+				go func() {
+					time.Sleep(10 * time.Millisecond)
+					_, err := readLine(f, 64)
+					hook <- err
+				}()
+			}
+			if got := startedBeforeExit(f, hook); got != tc.want {
+				t.Errorf("startedBeforeExit = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

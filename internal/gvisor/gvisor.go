@@ -437,8 +437,7 @@ func (c *Container) run(opts sandbox.Options) error {
 			// The hook may have fired just before runsc exited (a
 			// workload that ends at once): look for its line without
 			// waiting.
-			_ = fifo.SetReadDeadline(time.Now())
-			if err := <-hook; err == nil || fifoHasData(fifo) {
+			if startedBeforeExit(fifo, hook) {
 				return nil
 			}
 			return fmt.Errorf("gvisor: runsc exited with status %d before the workload started (runsc's message is above)", c.status)
@@ -467,7 +466,23 @@ func (c *Container) state() string {
 	return string(st.Status)
 }
 
-// fifoHasData reports whether a line is waiting in the FIFO.
+// startedBeforeExit reports whether the start hook wrote its line before
+// runsc exited (a workload that ends at once): it stops the reader
+// goroutine, whose result arrives on hook, and looks in the FIFO itself for
+// what the reader had not consumed yet.
+func startedBeforeExit(fifo *os.File, hook <-chan error) bool {
+	_ = fifo.SetReadDeadline(time.Now())
+	if err := <-hook; err == nil {
+		return true
+	}
+	// The deadline may have stopped the reader before it read anything;
+	// it would stop this read too, so it goes first.
+	_ = fifo.SetReadDeadline(time.Time{})
+	return fifoHasData(fifo)
+}
+
+// fifoHasData reports whether anything is waiting in the FIFO, without
+// blocking (the descriptor is non-blocking: it is in Go's poller).
 func fifoHasData(f *os.File) bool {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -475,8 +490,10 @@ func fifoHasData(f *os.File) bool {
 	}
 	n := 0
 	_ = rc.Read(func(fd uintptr) bool {
-		buf := make([]byte, 64)
-		n, _ = unix.Read(int(fd), buf)
+		if unix.SetNonblock(int(fd), true) == nil {
+			buf := make([]byte, 64)
+			n, _ = unix.Read(int(fd), buf)
+		}
 		return true
 	})
 	return n > 0
