@@ -6,6 +6,8 @@
 #   bench/run.sh                      # everything
 #   ONLY="start curves" bench/run.sh  # some sub-benchmarks, then the report
 #   NO_APT=1 bench/run.sh             # do not call apt-get
+#   (run counts: GEN_RUNS START_RUNS GVISOR_RUNS SUPERVISION_CHECKS READY_RUNS
+#   SCALE SCALE_WINDOW CURVE_RUNS; see below for the defaults)
 #
 # Results (hyperfine JSON exports, JSON of the supervision and systemd
 # benchmarks, logs) go to bench/out/ (not committed). A sub-benchmark that
@@ -41,6 +43,7 @@ go run ./bench/report collect -out "$OUT" -repo "$ROOT"
 
 # step NAME CMD...: runs one sub-benchmark, its output to the terminal and
 # $OUT/NAME.log; on failure, the log's tail goes to $OUT/NAME.failed.
+# Each step gets at most $STEP_TIMEOUT seconds (default 600).
 step() {
 	name=$1
 	shift
@@ -49,7 +52,8 @@ step() {
 	echo "== $name: $*  ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
 	start=$(date +%s)
 	# The exit status of the command, not of tee.
-	if { rc=0; "$@" 2>&1 || rc=$?; echo "$rc" >"$OUT/$name.rc"; } | tee "$OUT/$name.log"; [ "$(cat "$OUT/$name.rc")" = 0 ]; then
+	# timeout: a hung sub-benchmark must not eat the others' time (exit 124).
+	if { rc=0; timeout -k 15 "${STEP_TIMEOUT:-600}" "$@" 2>&1 || rc=$?; echo "$rc" >"$OUT/$name.rc"; } | tee "$OUT/$name.log"; [ "$(cat "$OUT/$name.rc")" = 0 ]; then
 		echo "== $name: done in $(($(date +%s) - start)) s"
 	else
 		echo "== $name: FAILED (exit $(cat "$OUT/$name.rc")); see $OUT/$name.log" >&2
