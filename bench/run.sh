@@ -49,7 +49,8 @@ step() {
 	shift
 	case " $ONLY " in *" $name "*) ;; *) return 0 ;; esac
 	echo
-	echo "== $name: $*  ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	echo "== $name: $*  ($(date -u +%H:%M:%S), load $load)"
 	start=$(date +%s)
 	# The exit status of the command, not of tee.
 	# timeout: a hung sub-benchmark must not eat the others' time (exit 124).
@@ -59,6 +60,9 @@ step() {
 		echo "== $name: FAILED (exit $(cat "$OUT/$name.rc")); see $OUT/$name.log" >&2
 		tail -n 5 "$OUT/$name.log" >"$OUT/$name.failed"
 	fi
+	# For the README's run log: step, start (UTC), load at start, seconds, exit status.
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$(date -u -d "@$start" +%H:%M:%S)" "$load" \
+		"$(($(date +%s) - start))" "$(cat "$OUT/$name.rc")" >>"$OUT/steps.tsv"
 }
 
 step generator env OUT="$OUT/generator" NS="1 100 500 2000" RUNS="${GEN_RUNS:-20}" bench/generator/run.sh

@@ -349,6 +349,7 @@ func render(out, dir, notesDir string) error {
 		w("![Start latency of a fully isolated /bin/true: nucleus-exec vs bwrap, crun, runc and gVisor](start-latency.svg)\n\n")
 	}
 
+	r.runLog(w)
 	r.machineSection(w)
 	r.generatorSection(w)
 	r.startSection(w)
@@ -392,6 +393,29 @@ func (r *report) startBars() []Bar {
 }
 
 type writer func(format string, a ...any)
+
+// runLog is bench/run.sh's steps.tsv: when each sub-benchmark ran, the load
+// average (1 min) as it started, how long it took, and its exit status.
+func (r *report) runLog(w writer) {
+	t := readTrim(filepath.Join(r.out, "steps.tsv"))
+	if t == "" {
+		return
+	}
+	w("## Run log\n\n")
+	w("| step | started (UTC) | load (1 min) at start | seconds | exit status |\n|---|---|---:|---:|---|\n")
+	for _, line := range strings.Split(t, "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 5 {
+			continue
+		}
+		status := f[4]
+		if status != "0" {
+			status = "**" + status + " (failed)**"
+		}
+		w("| %s | %s | %s | %s | %s |\n", f[0], f[1], f[2], f[3], status)
+	}
+	w("\n")
+}
 
 func (r *report) machineSection(w writer) {
 	w("## Machine and versions\n\n")
