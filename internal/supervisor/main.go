@@ -49,7 +49,7 @@ func Main(args []string, runtimes Runtimes) int {
 	// ignored) signals are reset to default in the workload by exec.
 	signals := make(chan os.Signal, 16)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
-		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGABRT)
 	defer signal.Stop(signals)
 
 	if len(args) == 0 {

@@ -245,6 +245,17 @@ func (sup *supervisor) run() int {
 				if err := w.Kill(); err != nil {
 					sup.log("%v", err)
 				}
+			case syscall.SIGABRT:
+				// systemd's WatchdogSignal= after WATCHDOG=trigger (or a
+				// missed ping): the unit is being torn down and the
+				// workload deemed unhealthy; no graceful stop, and no Go
+				// crash dump in the journal either.
+				sup.log("received SIGABRT (systemd's watchdog action); killing the workload")
+				sup.probes.close()
+				stopProbes()
+				if err := w.Kill(); err != nil {
+					sup.log("%v", err)
+				}
 			case syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2:
 				if err := w.Signal(sig.(syscall.Signal)); err != nil {
 					sup.log("forward %s: %v", signalName(sig), err)

@@ -530,3 +530,16 @@ func TestRunNotifyRelay(t *testing.T) {
 		}
 	})
 }
+
+func TestRunWatchdogAbortKills(t *testing.T) {
+	fake := newFake(1)
+	h := start(t, webSpec(), fake, 0)
+	h.expect("READY=1\nSTATUS=ready")
+	h.signals <- syscall.SIGABRT // systemd's WatchdogSignal= default
+	if status := h.exitStatus(); status != 137 {
+		t.Errorf("exit status %d, want 137", status)
+	}
+	if got, want := fake.received(), []syscall.Signal{syscall.SIGKILL}; !reflect.DeepEqual(got, want) {
+		t.Errorf("workload got %v, want %v", got, want)
+	}
+}
