@@ -311,3 +311,58 @@ func TestMainWithoutTheSpecsRuntime(t *testing.T) {
 		t.Errorf("exit status %d, want %d", code, ExitFailure)
 	}
 }
+
+func TestExecHealthTurnsUnhealthy(t *testing.T) {
+	conn, socket := systemdSocket(t)
+	// Own network namespace: the probes reach the server only through
+	// nucleus-exec's Dial inside it. The server goes away after a while.
+	specPath := writeSpec(t, "flaky", `
+[exec]
+command = ["/bin/sh", "-c", "python3 -m http.server --bind 127.0.0.1 8080 & p=$!; sleep 1; kill $p; exec sleep 600"]
+
+[readiness]
+tcp = 8080
+interval = "20ms"
+
+[health]
+http = "http://127.0.0.1:8080/etc/hostname"
+interval = "50ms"
+timeout = "1s"
+retries = 2
+`)
+	r := startExec(t, socket, "run", specPath)
+	var healthy int
+	for {
+		d := readDatagram(t, conn, r)
+		switch {
+		case strings.HasPrefix(d, "EXTEND_TIMEOUT_USEC="), d == "READY=1\nSTATUS=ready":
+			continue
+		case d == "WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)":
+			healthy++
+			continue
+		case strings.HasPrefix(d, "STATUS=failing: http http://127.0.0.1:8080/etc/hostname failed 1 of 2 times: GET http://127.0.0.1:8080/etc/hostname: "):
+			continue
+		}
+		// Usually "connection refused"; "EOF" if the kill lands mid-request.
+		prefix := "STATUS=unhealthy: http http://127.0.0.1:8080/etc/hostname failed 2 times: GET http://127.0.0.1:8080/etc/hostname: "
+		if !strings.HasPrefix(d, prefix) || !strings.HasSuffix(d, "\nWATCHDOG=trigger") || strings.Count(d, "\n") != 1 {
+			t.Fatalf("datagram %q, want %q…\\nWATCHDOG=trigger\n%s", d, prefix, r.output())
+		}
+		break
+	}
+	if healthy == 0 {
+		t.Errorf("no healthy check before the server went away\n%s", r.output())
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if d := readDatagram(t, conn, r); d != "STOPPING=1\nSTATUS=stopping (received SIGTERM)" {
+		t.Fatalf("datagram %q, want STOPPING=1", d)
+	}
+	if code := r.exitCode(t); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit status %d, want %d\n%s", code, 128+int(syscall.SIGTERM), r.output())
+	}
+	if !strings.Contains(r.output(), "nucleus-exec: flaky: unhealthy: http ") {
+		t.Errorf("the unhealthy transition is not in the log:\n%s", r.output())
+	}
+}
