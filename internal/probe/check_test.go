@@ -92,6 +92,24 @@ func TestCheck(t *testing.T) {
 	}))
 	defer srv.Close()
 
+	// A server that does not speak HTTP.
+	garbage, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer garbage.Close()
+	go func() {
+		for {
+			c, err := garbage.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("SSH-2.0-OpenSSH\r\n"))
+			c.Close()
+		}
+	}()
+	garbageURL := "http://" + garbage.Addr().String() + "/"
+
 	for _, tc := range []struct {
 		name    string
 		probe   spec.Probe
@@ -105,6 +123,8 @@ func TestCheck(t *testing.T) {
 		{"http 404", spec.Probe{Kind: spec.ProbeHTTP, URL: srv.URL + "/missing"}, "404 Not Found"},
 		{"http 503", spec.Probe{Kind: spec.ProbeHTTP, URL: srv.URL + "/down"}, "GET " + srv.URL + "/down: 503 Service Unavailable"},
 		{"http hangs past timeout", spec.Probe{Kind: spec.ProbeHTTP, URL: srv.URL + "/hang", Timeout: 50 * time.Millisecond}, "timed out"},
+		{"http server speaking something else", spec.Probe{Kind: spec.ProbeHTTP, URL: garbageURL}, "GET " + garbageURL + `: malformed status line "SSH-2.0-OpenSSH"`},
+		{"https is not spoken", spec.Probe{Kind: spec.ProbeHTTP, URL: "https://127.0.0.1/"}, "not an http://"},
 		{"http nothing listening", spec.Probe{Kind: spec.ProbeHTTP, URL: fmt.Sprintf("http://127.0.0.1:%d/", closed)}, fmt.Sprintf("GET http://127.0.0.1:%d/: connection refused", closed)},
 		{"exec exit 0", spec.Probe{Kind: spec.ProbeExec, Command: []string{"/bin/sh", "-c", "echo fine"}}, ""},
 		{"exec exit 3 quotes last output line", spec.Probe{Kind: spec.ProbeExec, Command: []string{"/bin/sh", "-c", "echo starting; echo 'db: connection refused' >&2; echo; exit 3"}}, "exec /bin/sh: exit status 3: db: connection refused"},
@@ -127,7 +147,7 @@ func TestCheck(t *testing.T) {
 			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
 				t.Fatalf("Check = %q, want it to contain %q", err, tc.wantErr)
 			}
-			if tc.probe.Kind == spec.ProbeHTTP || tc.probe.Kind == spec.ProbeTCP {
+			if (tc.probe.Kind == spec.ProbeHTTP || tc.probe.Kind == spec.ProbeTCP) && !strings.HasPrefix(tc.probe.URL, "https:") {
 				if len(target.dialed) == 0 {
 					t.Errorf("%s probe did not dial through Target.Dial", tc.probe.Kind)
 				}

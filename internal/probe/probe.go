@@ -11,13 +11,13 @@
 package probe
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -90,35 +90,53 @@ func bareNetError(err error) error {
 	return err
 }
 
-// checkHTTP GETs url with connections opened by t.Dial. Redirects are not
-// followed at all: a 3xx answer is a success in itself (200–399), and not
-// following means a probe can never be sent off the loopback host.
+// checkHTTP GETs rawURL over a connection opened by t.Dial, with a minimal
+// HTTP/1.1 client: one request, "Connection: close", the status line
+// parsed, at most maxBody bytes of the rest read and discarded. (net/http's
+// client costs megabytes of memory per probe loop for nothing a probe
+// needs.) Redirects are not followed at all: a 3xx answer is a success in
+// itself (200–399), and not following means a probe can never be sent off
+// the loopback host.
 func checkHTTP(ctx context.Context, t Target, rawURL string) error {
-	client := &http.Client{
-		Transport: &http.Transport{
-			DialContext:       t.Dial,
-			DisableKeepAlives: true,
-			// Proxy is nil: $HTTP_PROXY must not reroute a loopback probe.
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	fail := func(err error) error { return timeoutErr(ctx, fmt.Errorf("GET %s: %w", rawURL, bareNetError(err))) }
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("GET %s: not an http://HOST[:PORT]/ URL", rawURL)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	conn, err := t.Dial(ctx, "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", rawURL, err)
+		return fail(err)
 	}
-	req.Header.Set("User-Agent", "nucleus-probe")
-	resp, err := client.Do(req)
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nUser-Agent: nucleus-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return fail(err)
+	}
+	r := bufio.NewReaderSize(io.LimitReader(conn, maxBody), 512)
+	line, err := r.ReadString('\n')
 	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // it would quote the method and URL again
-		}
-		return timeoutErr(ctx, fmt.Errorf("GET %s: %w", rawURL, bareNetError(err)))
+		return fail(err)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
-	_ = resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 399 {
-		return fmt.Errorf("GET %s: %s", rawURL, resp.Status)
+	// "HTTP/1.1 200 OK"
+	proto, status, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+	code, convErr := strconv.Atoi(strings.SplitN(status, " ", 2)[0])
+	if !strings.HasPrefix(proto, "HTTP/1.") || convErr != nil || code < 100 || code > 999 {
+		return fmt.Errorf("GET %s: malformed status line %q", rawURL, lastLine([]byte(line)))
+	}
+	_, _ = io.Copy(io.Discard, r)
+	if code < 200 || code > 399 {
+		return fmt.Errorf("GET %s: %s", rawURL, lastLine([]byte(status)))
 	}
 	return nil
 }
@@ -144,7 +162,7 @@ func checkExec(ctx context.Context, t Target, argv []string) error {
 // timeoutErr says "timed out after X" when the attempt's deadline is what
 // ended it, which is clearer in STATUS= than "context deadline exceeded".
 func timeoutErr(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("timed out: %w", err)
 	}
 	return err
