@@ -16,6 +16,20 @@
 // (--ignore-cgroups): the sandbox stays in the unit's cgroup, where
 // MemoryMax=, CPUQuota= and TasksMax= already apply to all of it.
 //
+// What differs from the native runtime, found on runsc 0.0~20221219 (Debian
+// bookworm) and documented for users:
+//   - network = "none": the workload's loopback is gVisor's own; tcp/http
+//     probes reach it through a relay (MaybeRelay), one `runsc exec` per
+//     attempt (~0.1 s), as exec probes are.
+//   - notify = true needs --host-uds=open, given only then: without it runsc
+//     refuses to start with a socket bind-mounted in.
+//   - seccomp, seccomp_allow, Landlock, namespaces and user_namespace have no
+//     counterpart; written in a spec they get a warning at start.
+//   - TasksMax= counts the sandbox's host threads, not the workload's
+//     processes (those are gVisor tasks); MemoryMax= bounds the whole sandbox.
+//   - that runsc lacks statx flags newer coreutils pass: `ls`/`stat` inside
+//     fail with EINVAL (busybox works). Newer runsc releases fix this.
+//
 // This package must not parse TOML, decide spec defaults, schedule probes
 // or talk to systemd; it must not touch anything outside its state
 // directory.
