@@ -25,8 +25,9 @@
 //     refuses to start with a socket bind-mounted in.
 //   - seccomp, seccomp_allow, Landlock, namespaces and user_namespace have no
 //     counterpart; written in a spec they get a warning at start.
-//   - TasksMax= counts the sandbox's host threads, not the workload's
-//     processes (those are gVisor tasks); MemoryMax= bounds the whole sandbox.
+//   - TasksMax= counts the sandbox's host tasks (runsc, gofer, sentry
+//     threads and, on ptrace, stub processes), not the workload's processes
+//     as such (those are gVisor tasks); MemoryMax= bounds the whole sandbox.
 //   - that runsc lacks statx flags newer coreutils pass: `ls`/`stat` inside
 //     fail with EINVAL (busybox works). Newer runsc releases fix this.
 //
