@@ -14,7 +14,7 @@ The podman half runs in a private mount namespace without the cgroup2
 mount (crun refuses this machine's hybrid cgroups); nothing on the host
 changes. See bench/README.md, "Supervision".
 """
-import os, resource, shutil, socket, subprocess, sys, tempfile, time
+import json, os, resource, shutil, socket, subprocess, sys, tempfile, time
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -198,6 +198,10 @@ def main():
     rows.append(podman())
     pod = rows[-1]
     many = pss_many(8)
+    if os.environ.get("OUT"):  # make bench: the same figures, machine-readable, for bench/report
+        os.makedirs(os.environ["OUT"], exist_ok=True)
+        with open(os.path.join(os.environ["OUT"], "supervision.json"), "w") as f:
+            json.dump({"rows": rows, "pss_kb_per_container_of_8": many}, f, indent=1)
     print(f"N = {N} checks per nucleus row, {max(N // 10, 10)} podman healthcheck runs; {os.cpu_count()} CPUs\n")
     print("| supervisor | PSS (kB) | vs conmon | CPU per check (ms) | vs podman healthcheck run |")
     print("|---|---|---|---|---|")
