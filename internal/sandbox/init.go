@@ -231,6 +231,16 @@ func (in *initProc) wait(pid int) <-chan int {
 	return in.waiters[pid]
 }
 
+// forget drops pid's waiter entry once its status was read, unless the pid
+// was reused by a newer child since.
+func (in *initProc) forget(pid int, ch <-chan int) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if cur, ok := in.waiters[pid]; ok && (<-chan int)(cur) == ch {
+		delete(in.waiters, pid)
+	}
+}
+
 // reap collects every exited child: our own (delivered to their waiter)
 // and orphans re-parented to us (discarded).
 func (in *initProc) reap() {
@@ -243,8 +253,10 @@ func (in *initProc) reap() {
 			return
 		}
 		if ch, ok := in.waiters[pid]; ok {
+			// The entry stays: a probe goroutine may not have fetched
+			// its channel with wait yet (a fast /bin/true exits first).
+			// It drops the entry itself with forget.
 			ch <- exitStatus(ws)
-			delete(in.waiters, pid)
 		}
 	}
 }
@@ -307,6 +319,7 @@ func (in *initProc) probe(m message) {
 		outc <- b
 	}()
 	reply.Code = <-done
+	in.forget(pid, done)
 	// The probe's session may have left children holding the pipe open.
 	_ = unix.Kill(-pid, unix.SIGKILL)
 	_ = outR.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
