@@ -366,3 +366,43 @@ retries = 2
 		t.Errorf("the unhealthy transition is not in the log:\n%s", r.output())
 	}
 }
+
+func TestExecManyFastExecProbes(t *testing.T) {
+	conn, socket := systemdSocket(t)
+	// /bin/true exits before init's probe handler asks for its status: a
+	// race that once left every later probe hanging.
+	specPath := writeSpec(t, "fast", `
+[exec]
+command = ["/bin/sleep", "600"]
+
+[health]
+exec = ["/bin/true"]
+interval = "5ms"
+timeout = "5s"
+`)
+	r := startExec(t, socket, "run", specPath)
+	if d := readDatagram(t, conn, r); d != "READY=1\nSTATUS=ready" {
+		t.Fatalf("datagram %q, want READY=1", d)
+	}
+	for i := 0; i < 200; i++ {
+		if d := readDatagram(t, conn, r); d != "WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)" {
+			t.Fatalf("check %d: datagram %q, want a healthy check\n%s", i+1, d, r.output())
+		}
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Possibly one more check's datagram before STOPPING=1.
+	for {
+		d := readDatagram(t, conn, r)
+		if d == "STOPPING=1\nSTATUS=stopping (received SIGTERM)" {
+			break
+		}
+		if d != "WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)" {
+			t.Fatalf("datagram %q, want STOPPING=1", d)
+		}
+	}
+	if code := r.exitCode(t); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit status %d, want %d\n%s", code, 128+int(syscall.SIGTERM), r.output())
+	}
+}
