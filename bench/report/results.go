@@ -120,19 +120,27 @@ type SupervisionRow struct {
 	WallmsPerChk  float64 `json:"wall_ms_per_check"`
 }
 
-func readSupervision(path string) ([]SupervisionRow, error) {
+// Supervision is bench/supervision/run.py's supervision.json: one row per
+// nucleus probe kind, podman's row last, and the per-container PSS of
+// nucleus-exec with 8 containers running at once (text pages shared).
+type Supervision struct {
+	Rows     []SupervisionRow `json:"rows"`
+	PSSOf8kB float64          `json:"pss_kb_per_container_of_8"`
+}
+
+func readSupervision(path string) (*Supervision, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var rows []SupervisionRow
-	if err := json.Unmarshal(b, &rows); err != nil {
+	var s Supervision
+	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(rows) < 2 {
+	if len(s.Rows) < 2 {
 		return nil, fmt.Errorf("%s: want nucleus rows and a podman row", path)
 	}
-	return rows, nil
+	return &s, nil
 }
 
 // ScaleResult mirrors bench/systemd's scale.json.
