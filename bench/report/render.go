@@ -563,13 +563,16 @@ func (r *report) supervisionSection(w writer) {
 	}
 	pod := r.sup[len(r.sup)-1]
 	w("| supervisor | PSS | vs conmon | CPU per check | vs podman healthcheck run | wall per check |\n|---|---:|---:|---:|---:|---:|\n")
-	for _, s := range r.sup {
-		frac := "—"
+	for i, s := range r.sup {
+		vs, frac := fmt.Sprintf("%.2f×", s.PSSkB/pod.PSSkB), "—"
 		if s.CPUmsPerCheck > 0 {
 			frac = fmt.Sprintf("1/%.0f", pod.CPUmsPerCheck/s.CPUmsPerCheck)
 		}
-		w("| %s | %.0f kB (%s) | %.2f× | %.3f ms | %s | %.1f ms |\n", mdEsc(s.Name), s.PSSkB, mdEsc(s.PSSDetail),
-			s.PSSkB/pod.PSSkB, s.CPUmsPerCheck, frac, s.WallmsPerChk)
+		if i == len(r.sup)-1 {
+			vs, frac = "1 (reference)", "1 (reference)"
+		}
+		w("| %s | %.0f kB (%s) | %s | %.3f ms | %s | %.1f ms |\n", mdEsc(s.Name), s.PSSkB, mdEsc(s.PSSDetail),
+			vs, s.CPUmsPerCheck, frac, s.WallmsPerChk)
 	}
 	if r.supOf8 > 0 {
 		w("\nWith 8 containers running at once (tcp health probe), nucleus-exec's PSS per container is\n")
