@@ -469,7 +469,6 @@ func (r *report) generatorSection(w writer) {
 }
 
 func (r *report) startSection(w writer) {
-	defer r.notes(w, "start")
 	w("## 2. Start latency of a fully isolated `/bin/true`\n\n")
 	w("`bench/start/run.sh`: one hyperfine run (`-N`, 20 warm-ups) of `nucleus-exec run true.toml` (the real\n")
 	w("command line of a unit: spec load, default isolation — pid, mount, ipc, uts, net and cgroup namespaces,\n")
@@ -500,6 +499,7 @@ func (r *report) startSection(w writer) {
 		w("| (start) | not measured: %s | | | | | |\n", mdEsc(p))
 	}
 	w("\n")
+	r.notes(w, "start")
 	if len(r.gvisor) > 0 {
 		do, okd := byCommand(r.gvisor, cmdRunscDo)
 		w("| gVisor command | mean ± σ | median | min | vs `runsc do` |\n|---|---:|---:|---:|---:|\n")
@@ -514,6 +514,7 @@ func (r *report) startSection(w writer) {
 	} else {
 		w("gVisor: not measured: %s.\n\n", r.problems["gvisor"])
 	}
+	r.notes(w, "gvisor")
 }
 
 func (r *report) readySection(w writer) {
