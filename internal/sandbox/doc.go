@@ -15,10 +15,12 @@
 //
 // init is PID 1 of the new pid namespace. It sets itself non-dumpable
 // (CVE-2019-5736: /proc/1/exe cannot be opened by the workload), builds the
-// filesystem, sets the hostname, brings loopback up, resolves the user in
-// the container's /etc/passwd and /etc/group, then forks the exec stage
-// (argv[0] "nucleus:exec", a fresh single-purpose process of the same
-// binary) for the workload. It then reaps every zombie, forwards
+// seccomp filter (once per container), builds the filesystem, sets the
+// hostname, brings loopback up, resolves the user in the container's
+// /etc/passwd and /etc/group, and sets RLIMIT_NOFILE (from [resources]
+// nofile) and RLIMIT_NPROC (only with user_namespace = "auto", where the
+// per-uid count means this container; with host uids TasksMax= is the
+// bound) on itself, to be inherited. It then reaps every zombie, forwards
 // SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 (and any signal sent with
 // Container.Signal) to the workload through a pidfd, runs exec probes on
 // request, and exits with the workload's status (128+signal when killed).
@@ -26,25 +28,29 @@
 // the supervisor dies, PDEATHSIG kills init. Without a pid namespace init
 // is a child subreaper and kills the workload's session on exit.
 //
-// The exec stage, on one locked OS thread: builds the seccomp filter, sets
-// RLIMIT_NOFILE (from [resources] nofile) and RLIMIT_NPROC (only with
-// user_namespace = "auto", where the per-uid count means this container;
-// with host uids TasksMax= is the bound), drops the bounding set, calls
-// setgroups/setresgid/setresuid as raw per-thread syscalls (the same thread
-// execs next), sets permitted = effective = inheritable = ambient = the
-// spec's capabilities, changes to the workdir, resolves the command in PATH,
-// sets no_new_privs, applies Landlock, marks every fd above 2
-// close-on-exec, installs seccomp last and execs. Its status pipe reaches
-// EOF on a successful exec. A command that is not found exits 127, one that
-// cannot be executed 126: Start still succeeds and Wait reports that
-// status (the reason goes to Options.Log); every other failure is a setup
-// error returned by Start, for which nucleus-exec exits 125.
+// The workload (and every exec probe) is started without a second Go
+// program: a goroutine locks itself to a fresh OS thread of init and, on
+// that thread only, drops the bounding set, calls setgroups/setresgid/
+// setresuid as raw per-thread syscalls, sets permitted = effective =
+// inheritable = ambient = the spec's capabilities, checks the workdir and
+// resolves the command in PATH with the user's ids, sets no_new_privs,
+// applies Landlock, installs seccomp last, and forks + execs the command
+// (new session, workdir, environment). The child inherits exactly that
+// thread's state; the thread is never unlocked, so the Go runtime retires
+// it, and the runtime creates new threads from a clean template thread, so
+// init itself keeps its privileges. The cost: the seccomp filter must allow
+// what Go's fork path does between install and execve (clone without
+// namespace flags, pipe2, dup3, chdir, setsid, execve, wait4); the default
+// filter does, a custom OCI profile must too. A command that is not found
+// exits 127, one that cannot be executed 126: Start still succeeds and Wait
+// reports that status (the reason goes to Options.Log and stderr); every
+// other failure is a setup error returned by Start, for which
+// nucleus-exec exits 125.
 //
-// Exec probes are forked by init through the same exec stage, so they have
-// exactly the workload's identity, capabilities, seccomp filter and
-// Landlock rules; their session is killed when the caller's context ends.
-// Dial creates its socket on a locked thread switched (setns) into the
-// container's network namespace.
+// Exec probes therefore have exactly the workload's identity,
+// capabilities, seccomp filter and Landlock rules; their session is killed
+// when the caller's context ends. Dial creates its socket on a locked
+// thread switched (setns) into the container's network namespace.
 //
 // # Filesystem
 //
@@ -74,9 +80,9 @@
 // Then the host tree is detached, pivot_root(".", ".") stacks the staging
 // root on /newroot and it is detached too. Mount targets are resolved with
 // github.com/cyphar/filepath-securejoin inside /newroot, so a symlink in a
-// directory rootfs cannot send a mount outside it. init and the exec stage
-// re-execute /proc/self/exe after pivot_root, which works for any rootfs
-// only because nucleus-exec is static (CGO_ENABLED=0).
+// directory rootfs cannot send a mount outside it. init is started from
+// /proc/self/exe before any of this, so the rootfs needs no loader or libc
+// for nucleus itself (nucleus-exec is static anyway: CGO_ENABLED=0).
 //
 // # Landlock policy
 //

@@ -157,8 +157,15 @@ func (in *initProc) run() int {
 
 	ctl := make(chan message, 16)
 	go in.readControl(ctl)
+	// SIGCHLD notifications can coalesce or be dropped when the signal
+	// channel is full; a slow periodic reap makes a lost one cost at most
+	// this long instead of a probe that never returns.
+	reapTick := time.NewTicker(500 * time.Millisecond)
+	defer reapTick.Stop()
 	for {
 		select {
+		case <-reapTick.C:
+			in.reap()
 		case s := <-sigs:
 			if s == syscall.SIGCHLD {
 				in.reap()
@@ -249,6 +256,9 @@ func (in *initProc) reap() {
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue // a signal (Go's preemption SIGURG) is not "no more children"
+		}
 		if pid <= 0 || err != nil {
 			return
 		}

@@ -195,16 +195,30 @@ func landlockABI(logs []string) int {
 }
 
 func TestSignalForwarding(t *testing.T) {
-	s := newSpec(t, "/bin/busybox", "sh", "-c", "trap 'exit 42' TERM; busybox touch /tmp/ready; while :; do busybox sleep 0.05; done")
-	c, _, _, _ := start(t, s, sandbox.Options{})
-	// Signal only once the trap is installed.
-	waitExec(t, c, "/bin/busybox", "test", "-e", "/tmp/ready")
-	if err := c.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		sig  syscall.Signal
+		name string
+		want int
+	}{
+		{syscall.SIGTERM, "TERM", 42},
+		{syscall.SIGHUP, "HUP", 43},
+		{syscall.SIGUSR1, "USR1", 44},
+		{syscall.SIGALRM, "ALRM", 45}, // not in init's set: travels as a control message
 	}
-	st, err := c.Wait()
-	if err != nil || st != 42 {
-		t.Fatalf("status %d err %v, want 42 from the TERM trap", st, err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			script := "trap 'exit " + itoa(tc.want) + "' " + tc.name + "; busybox touch /tmp/ready; while :; do busybox sleep 0.05; done"
+			c, _, _, _ := start(t, newSpec(t, "/bin/busybox", "sh", "-c", script), sandbox.Options{})
+			// Signal only once the trap is installed.
+			waitExec(t, c, "/bin/busybox", "test", "-e", "/tmp/ready")
+			if err := c.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			st, err := c.Wait()
+			if err != nil || st != tc.want {
+				t.Fatalf("status %d err %v, want %d from the %s trap", st, err, tc.want, tc.name)
+			}
+		})
 	}
 }
 
