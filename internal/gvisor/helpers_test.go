@@ -46,8 +46,10 @@ func runHelper(path string) int {
 	return st
 }
 
+// devNull is /dev/null opened for reading and writing: it serves as stdout
+// too (a workload that logs to a read-only descriptor fails its writes).
 func devNull() *os.File {
-	f, err := os.Open(os.DevNull)
+	f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		panic(err)
 	}
