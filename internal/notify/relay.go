@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,9 +28,10 @@ type Relay struct {
 
 // RelayPolicy says whom a Relay listens to and what it passes on.
 type RelayPolicy struct {
-	// Member reports whether the (host-namespace) pid a datagram came from
-	// is a process of this container. ProcessTree is the usual choice.
-	Member func(pid int) bool
+	// Member returns nil when the (host-namespace) pid a datagram came
+	// from is a process of this container, else why not. ProcessTree is
+	// the usual choice.
+	Member func(pid int) error
 	// AllowWatchdog passes WATCHDOG=1 on; set it only when no [health]
 	// probe drives the watchdog, so a workload cannot mask failing probes.
 	AllowWatchdog bool
@@ -131,11 +133,15 @@ func (r *Relay) Serve(ctx context.Context, policy RelayPolicy, deliver func(assi
 			return fmt.Errorf("notify relay: %w", err)
 		}
 		creds, fds := parseControl(oob[:oobn])
+		var notMember error
+		if creds != nil {
+			notMember = policy.Member(int(creds.Pid))
+		}
 		switch {
 		case creds == nil:
 			warnOnce("nocreds", "notify relay: dropped a datagram without sender credentials")
-		case !policy.Member(int(creds.Pid)):
-			warnOnce("pid:"+strconv.Itoa(int(creds.Pid)), "notify relay: dropped a datagram from pid %d, which is not a process of this container", creds.Pid)
+		case notMember != nil:
+			warnOnce("pid:"+strconv.Itoa(int(creds.Pid)), "notify relay: dropped a datagram from pid %d: %v", creds.Pid, notMember)
 		case flags&syscall.MSG_TRUNC != 0:
 			warnOnce("trunc", "notify relay: dropped a datagram longer than %d bytes", maxDatagram)
 		default:
@@ -213,25 +219,31 @@ func parseControl(oob []byte) (*syscall.Ucred, []int) {
 }
 
 // ProcessTree returns a RelayPolicy.Member that accepts root and its
-// descendants. root is the container's init (or workload) pid as the host
-// sees it; the kernel translates a sender's pid into the receiver's pid
-// namespace, so a process inside the container's pid namespace arrives here
-// with its host pid. The parent chain is read from /proc/PID/stat. A process
-// that has already exited cannot be checked and is refused; tools like
-// systemd-notify stay alive until their BARRIER=1 is answered.
-func ProcessTree(root int) func(pid int) bool {
-	return func(pid int) bool {
+// descendants. root is the container's init pid as the host sees it; the
+// kernel translates a sender's pid into the receiver's pid namespace, so a
+// process inside the container's pid namespace arrives here with its host
+// pid. The parent chain is read from /proc/PID/stat. A sender that has
+// already exited cannot be checked and is refused, with a reason that says
+// so: systemd-notify stays alive until its BARRIER=1 is answered, and a
+// daemon calling sd_notify(3) is alive anyway; a one-shot `socat`/`nc`
+// sender may lose the race.
+func ProcessTree(root int) func(pid int) error {
+	return func(pid int) error {
+		sender := pid
 		for depth := 0; depth < 4096 && pid > 1; depth++ {
 			if pid == root {
-				return true
+				return nil
 			}
 			ppid, err := parentPid(pid)
 			if err != nil {
-				return false
+				if pid == sender && errors.Is(err, fs.ErrNotExist) {
+					return errors.New("the sender exited before it could be checked (send with systemd-notify, or keep the sender alive until the datagram is handled)")
+				}
+				return fmt.Errorf("not a process of this container (%v)", err)
 			}
 			pid = ppid
 		}
-		return false
+		return errors.New("not a process of this container")
 	}
 }
 

@@ -155,7 +155,7 @@ func TestRelay(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			var checked []int
 			policy := RelayPolicy{
-				Member: func(pid int) bool {
+				Member: func(pid int) error {
 					checked = append(checked, pid)
 					return ProcessTree(tc.root)(pid)
 				},
@@ -230,20 +230,21 @@ func TestProcessTree(t *testing.T) {
 	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
 	self := os.Getpid()
 	for _, tc := range []struct {
-		name string
-		root int
-		pid  int
-		want bool
+		name    string
+		root    int
+		pid     int
+		wantErr string // "" = member
 	}{
-		{"root itself", self, self, true},
-		{"child of root", self, child.Process.Pid, true},
-		{"parent of root", child.Process.Pid, self, false},
-		{"sibling tree", child.Process.Pid, os.Getppid(), false},
-		{"pid 1", self, 1, false},
-		{"gone", self, 1 << 30, false},
+		{"root itself", self, self, ""},
+		{"child of root", self, child.Process.Pid, ""},
+		{"parent of root", child.Process.Pid, self, "not a process of this container"},
+		{"sibling tree", child.Process.Pid, os.Getppid(), "not a process of this container"},
+		{"pid 1", self, 1, "not a process of this container"},
+		{"gone", self, 1 << 30, "the sender exited before it could be checked"},
 	} {
-		if got := ProcessTree(tc.root)(tc.pid); got != tc.want {
-			t.Errorf("%s: ProcessTree(%d)(%d) = %v, want %v", tc.name, tc.root, tc.pid, got, tc.want)
+		err := ProcessTree(tc.root)(tc.pid)
+		if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: ProcessTree(%d)(%d) = %v, want %q", tc.name, tc.root, tc.pid, err, tc.wantErr)
 		}
 	}
 }
