@@ -14,7 +14,7 @@ import (
 var unitShape = map[string]map[string]bool{
 	"Unit": set("Description", "Documentation", "SourcePath", "After", "Requires", "Wants",
 		"StartLimitIntervalSec", "StartLimitBurst"),
-	"Service": set("Type", "NotifyAccess", "ExecStart", "Slice", "SyslogIdentifier", "KillMode",
+	"Service": set("Type", "NotifyAccess", "ExecStart", "Slice", "SyslogIdentifier", "KillMode", "SuccessExitStatus",
 		"Restart", "RestartSec", "TimeoutStartSec", "TimeoutStopSec", "WatchdogSec", "MemoryMax",
 		"MemoryHigh", "CPUQuota", "CPUWeight", "TasksMax", "IOWeight", "LimitNOFILE", "LoadCredential"),
 	"X-Nucleus": set("Command", "Environment"),

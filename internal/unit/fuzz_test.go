@@ -68,6 +68,7 @@ func roundTrip(t *testing.T, desc string, argv []string, env map[string]string) 
 		{"Service", "Slice", "nucleus.slice"},
 		{"Service", "SyslogIdentifier", "web"},
 		{"Service", "KillMode", "mixed"},
+		{"Service", "SuccessExitStatus", "143"},
 		{"Service", "Restart", "on-failure"},
 		{"Service", "TasksMax", "512"},
 		{"X-Nucleus", "Command", argv},

@@ -168,6 +168,13 @@ func (r *renderer) render(s *spec.Spec, opt Options) {
 	r.line("Slice", "nucleus.slice")
 	r.plain("spec", "SyslogIdentifier", s.Name)
 	r.line("KillMode", "mixed")
+	// nucleus-exec exits 128+N when the workload dies of signal N. A stop
+	// that systemd asked for ends with the stop signal, and that is a clean
+	// stop, as it is for any service systemd SIGTERMs: without this the unit
+	// would be "failed" after every `systemctl stop`.
+	if s.Exec.StopSignal > 0 {
+		r.line("SuccessExitStatus", strconv.Itoa(128+int(s.Exec.StopSignal)))
+	}
 	if p := s.Restart.Policy; p != "" {
 		switch p {
 		case "no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always":
