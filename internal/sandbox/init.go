@@ -146,7 +146,6 @@ func (in *initProc) run() int {
 		return exitSetup
 	case sp.code != 0:
 		// Not found / not executable: a workload status, not a setup error.
-		fmt.Fprintf(os.Stderr, "nucleus: %v\n", sp.err)
 		in.send(message{T: "started", Code: sp.code, Msg: sp.err.Error()})
 		return sp.code
 	}
