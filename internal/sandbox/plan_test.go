@@ -72,7 +72,7 @@ func TestPlanGolden(t *testing.T) {
 			}
 			for i, kv := range p.Exec.Env {
 				if p.Hostname == "" && len(kv) > 9 && kv[:9] == "HOSTNAME=" {
-					p.Exec.Env[i] = "HOSTNAME=<the host's>" // no UTS namespace
+					p.Exec.Env[i] = "HOSTNAME=(host)" // no UTS namespace
 				}
 			}
 			p.Exec.Landlock.Read = withoutHostView(p.Exec.Landlock.Read)
