@@ -135,9 +135,10 @@ func (in *initProc) run() int {
 
 	ep := in.plan.Exec
 	sp := in.spawn(&ep, [3]uintptr{0, 1, 2})
-	if sp.abi > 0 {
+	switch {
+	case sp.abi > 0:
 		in.log("landlock: ABI %d", sp.abi)
-	} else if sp.err == nil || sp.code != exitSetup {
+	case sp.err == nil:
 		in.log("landlock: not supported by this kernel, running without it")
 	}
 	switch {
