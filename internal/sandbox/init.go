@@ -152,6 +152,7 @@ func (in *initProc) run() int {
 	}
 	pid, pidfd := sp.pid, sp.pidfd
 	defer unix.Close(pidfd)
+	defer close(sp.release)
 	done := in.wait(pid)
 	in.send(message{T: "started", Pid: pid})
 
@@ -312,6 +313,7 @@ func (in *initProc) probe(m message) {
 	}
 	pid := sp.pid
 	unix.Close(sp.pidfd)
+	defer close(sp.release)
 	done := in.wait(pid)
 	in.mu.Lock()
 	in.probes[m.ID] = pid

@@ -3,9 +3,11 @@ package sandbox_test
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/nucleus-containers/nucleus/internal/sandbox"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
 
@@ -56,5 +58,34 @@ func TestHostNetwork(t *testing.T) {
 	r := run(t, s)
 	if got := parseOutcomes(r.stdout)["host-tcp"]; got != "ok" {
 		t.Fatalf("host-tcp under network host = %q, want ok (stderr %q)", got, r.stderr)
+	}
+}
+
+// TestWithoutPidNamespace: init is not PID 1 then; it is a child subreaper
+// and the workload's status still comes back, and Kill still ends it.
+func TestWithoutPidNamespace(t *testing.T) {
+	s := newSpec(t, "/bin/busybox", "sh", "-c", "exit 5")
+	s.Isolation.Namespaces = []spec.Namespace{spec.NSMount, spec.NSIPC, spec.NSUTS, spec.NSNet, spec.NSCgroup}
+	if r := run(t, s); r.status != 5 {
+		t.Fatalf("status %d, want 5 (stderr %q)", r.status, r.stderr)
+	}
+	s = newSpec(t, "/bin/busybox", "sleep", "1000")
+	s.Isolation.Namespaces = []spec.Namespace{spec.NSMount}
+	c, _, _, _ := start(t, s, sandbox.Options{})
+	workload := children(c.Pid())
+	if len(workload) != 1 {
+		t.Fatalf("init's children %v, want the workload", workload)
+	}
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := c.Wait(); st != 128+9 {
+		t.Fatalf("status %d after Kill, want 137", st)
+	}
+	// The workload was init's child, not in a pid namespace that dies with
+	// init: its parent-death signal must have ended it.
+	pid, _ := strconv.Atoi(workload[0])
+	if !waitGone(pid) {
+		t.Errorf("workload %d survived init", pid)
 	}
 }

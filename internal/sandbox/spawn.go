@@ -28,6 +28,10 @@ type spawned struct {
 	abi        int // Landlock ABI applied (0 = none)
 	code       int // non-zero: not started; exit status to report (125/126/127)
 	err        error
+	// release ends the forking thread; close it once the process has been
+	// reaped. Until then the thread stays (parked), because the process's
+	// parent-death signal fires when the thread that forked it exits.
+	release chan struct{}
 }
 
 // spawnRestricted starts ep.Argv with the workload's identity and
@@ -40,9 +44,15 @@ type spawned struct {
 // thread, never from a locked one, so init itself keeps its privileges.
 func spawnRestricted(ep *execPlan, filter *seccomp.Filter, stdio [3]uintptr, register func(func() (int, int, error)) (int, int, error)) spawned {
 	ch := make(chan spawned, 1)
+	release := make(chan struct{})
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread's credentials change
-		ch <- spawnOnThisThread(ep, filter, stdio, register)
+		sp := spawnOnThisThread(ep, filter, stdio, register)
+		sp.release = release
+		ch <- sp
+		if sp.err == nil {
+			<-release
+		}
 	}()
 	return <-ch
 }
@@ -74,8 +84,10 @@ func spawnOnThisThread(ep *execPlan, filter *seccomp.Filter, stdio [3]uintptr, r
 		Dir:   ep.Workdir,
 		Env:   ep.Env,
 		Files: stdio[:],
-		// No Pdeathsig: it follows the forking thread, which ends now.
-		Sys: &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
+		// Pdeathsig follows the forking thread, which is kept until the
+		// process is reaped (see spawned.release): if init dies, so does
+		// the process, even without a pid namespace.
+		Sys: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
 	}
 	pid, _, err := register(func() (int, int, error) {
 		pid, err := syscall.ForkExec(path, ep.Argv, attr)
