@@ -26,7 +26,8 @@
 // request, and exits with the workload's status (128+signal when killed).
 // When init exits the kernel kills everything else in the pid namespace; if
 // the supervisor dies, PDEATHSIG kills init. Without a pid namespace init
-// is a child subreaper and kills the workload's session on exit.
+// is a child subreaper and kills the workload's session on exit, and the
+// workload's own PDEATHSIG ends it when init is killed.
 //
 // The workload (and every exec probe) is started without a second Go
 // program: a goroutine locks itself to a fresh OS thread of init and, on
@@ -35,10 +36,12 @@
 // inheritable = ambient = the spec's capabilities, checks the workdir and
 // resolves the command in PATH with the user's ids, sets no_new_privs,
 // applies Landlock, installs seccomp last, and forks + execs the command
-// (new session, workdir, environment). The child inherits exactly that
-// thread's state; the thread is never unlocked, so the Go runtime retires
-// it, and the runtime creates new threads from a clean template thread, so
-// init itself keeps its privileges. The cost: the seccomp filter must allow
+// (new session, workdir, environment, PDEATHSIG). The child inherits
+// exactly that thread's state. The thread stays parked until the child is
+// reaped (a parent-death signal follows the forking thread) and is never
+// unlocked, so the Go runtime then retires it; the runtime creates new
+// threads from a clean template thread, so init itself keeps its
+// privileges. The cost: the seccomp filter must allow
 // what Go's fork path does between install and execve (clone without
 // namespace flags, pipe2, dup3, chdir, setsid, execve, wait4); the default
 // filter does, a custom OCI profile must too. A command that is not found
