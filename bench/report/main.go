@@ -138,7 +138,10 @@ func collect(out, repo string) error {
 	}
 	m.Virt = firstLine("systemd-detect-virt")
 	m.LoadStart = loadavg()
-	m.Commit = firstLine("git", "-C", repo, "describe", "--always", "--dirty", "--abbrev=10")
+	m.Commit = "unknown (not a git checkout)"
+	if o, err := exec.Command("git", "-C", repo, "describe", "--always", "--dirty", "--abbrev=10").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(o))
+	}
 	for _, v := range versionCommands {
 		m.Versions[v.name] = firstLine(v.argv...)
 		m.VersionKeys = append(m.VersionKeys, v.name)
