@@ -89,3 +89,34 @@ func TestWithoutPidNamespace(t *testing.T) {
 		t.Errorf("workload %d survived init", pid)
 	}
 }
+
+// TestNOFile reads the workload's limit from the host once Start has
+// returned (below 64 it is applied with prlimit right after the start).
+func TestNOFile(t *testing.T) {
+	for _, n := range []int{16, 1024} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			s := newSpec(t, "/bin/busybox", "sleep", "1000")
+			s.Resources.NOFile = n
+			c, _, _, _ := start(t, s, sandbox.Options{})
+			kids := children(c.Pid())
+			if len(kids) != 1 {
+				t.Fatalf("init's children %v", kids)
+			}
+			b, err := os.ReadFile("/proc/" + kids[0] + "/limits")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := strconv.Itoa(n)
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "Max open files") {
+					f := strings.Fields(l)
+					if f[3] != want || f[4] != want {
+						t.Fatalf("%q, want soft and hard %s", l, want)
+					}
+					return
+				}
+			}
+			t.Fatalf("no open files limit in %s", b)
+		})
+	}
+}

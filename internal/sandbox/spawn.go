@@ -96,6 +96,10 @@ func spawnOnThisThread(ep *execPlan, filter *seccomp.Filter, stdio [3]uintptr, r
 	if err != nil {
 		return spawned{code: commandErrorCode(err), abi: abi, err: fmt.Errorf("exec %s: %w", ep.Argv[0], err)}
 	}
+	if ep.NOFile > 0 && ep.NOFile < initMinNOFile {
+		lim := unix.Rlimit{Cur: ep.NOFile, Max: ep.NOFile}
+		_ = unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil)
+	}
 	return spawned{pid: pid, pidfd: pidfd, abi: abi}
 }
 
@@ -109,10 +113,16 @@ func commandErrorCode(err error) int {
 
 var errNotFound = errors.New("command not found")
 
+// initMinNOFile is the smallest RLIMIT_NOFILE init can live with (control
+// socket, epoll, pidfds, a pipe per probe). A spec asking for less gets its
+// limit applied to each process right after it starts instead (prlimit),
+// leaving a window of microseconds with init's limit.
+const initMinNOFile = 64
+
 // setRlimits sets the workload's limits on init itself, once: rlimits are
 // per process and inherited by every process init forks.
 func setRlimits(ep *execPlan) error {
-	if ep.NOFile > 0 {
+	if ep.NOFile >= initMinNOFile {
 		// syscall.Setrlimit (not x/sys) so the Go runtime does not restore
 		// its cached NOFILE limit at execve.
 		lim := syscall.Rlimit{Cur: ep.NOFile, Max: ep.NOFile}
