@@ -18,7 +18,9 @@
 // seccomp filter (once per container), builds the filesystem, sets the
 // hostname, brings loopback up, resolves the user in the container's
 // /etc/passwd and /etc/group, and sets RLIMIT_NOFILE (from [resources]
-// nofile) and RLIMIT_NPROC (only with user_namespace = "auto", where the
+// nofile; a value below 64, which init itself could not live with, is set
+// on each started process with prlimit right after it starts, a window of
+// microseconds) and RLIMIT_NPROC (only with user_namespace = "auto", where the
 // per-uid count means this container; with host uids TasksMax= is the
 // bound) on itself, to be inherited. It then reaps every zombie, forwards
 // SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 (and any signal sent with
