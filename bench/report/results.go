@@ -262,3 +262,22 @@ func parseGoBench(path string) ([]GoBench, []string, error) {
 // missing says whether err only means "that sub-benchmark did not produce
 // results" (reported as such) rather than a broken result file.
 func missing(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// ProbeDiag mirrors bench/systemd's ready-probe.json entries: starts that
+// reached READY=1 and those whose first readiness attempt was refused.
+type ProbeDiag struct {
+	Starts              int `json:"starts"`
+	FirstAttemptRefused int `json:"first_attempt_refused"`
+}
+
+func readProbeDiag(path string) (map[string]ProbeDiag, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]ProbeDiag{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}

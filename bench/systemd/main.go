@@ -224,7 +224,40 @@ func timeToReady(in *harness.Instance, bins harness.Binaries, out string, runs i
 			return err
 		}
 	}
-	return os.WriteFile(filepath.Join(out, "ready.json"), []byte(j), 0o644)
+	if err := os.WriteFile(filepath.Join(out, "ready.json"), []byte(j), 0o644); err != nil {
+		return err
+	}
+	// Where the readiness time goes: how many starts found the server not
+	// yet listening at the first probe attempt (and so waited one interval).
+	diag := map[string]ProbeDiag{}
+	for _, s := range readySpecs {
+		msgs, err := in.Exec("journalctl", "--no-pager", "-o", "cat", "-u", s.name+".service")
+		if err != nil {
+			return err
+		}
+		var d ProbeDiag
+		for _, m := range strings.Split(msgs, "\n") {
+			switch {
+			case strings.HasSuffix(m, ": ready"):
+				d.Starts++
+			case strings.Contains(m, "attempt 1:") && strings.Contains(m, "refused"):
+				d.FirstAttemptRefused++
+			}
+		}
+		diag[s.label] = d
+	}
+	b, err := json.MarshalIndent(diag, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "ready-probe.json"), append(b, '\n'), 0o644)
+}
+
+// ProbeDiag counts, from a unit's journal, the starts that reached READY=1
+// and those whose first readiness attempt was refused.
+type ProbeDiag struct {
+	Starts              int `json:"starts"`
+	FirstAttemptRefused int `json:"first_attempt_refused"`
 }
 
 // ScaleResult is what the scale run writes to scale.json.
