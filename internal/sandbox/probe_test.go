@@ -102,6 +102,8 @@ func escapeAttempts() [][2]string {
 	add("read-kcore", readOutcome("/proc/kcore"))
 	add("read-kallsyms", readOutcome("/proc/kallsyms"))
 	add("write-sysrq-trigger", openOutcome("/proc/sysrq-trigger", unix.O_WRONLY))
+	add("write-proc-sys-core_pattern", openOutcome("/proc/sys/kernel/core_pattern", unix.O_WRONLY))
+	add("create-in-sys", openOutcome("/sys/kernel/nucleus-escape", unix.O_CREAT|unix.O_WRONLY))
 	add("signal-host-pid", outcome(unix.Kill(hostPid, 0)))
 	add("proc-host-pid", readOutcome("/proc/"+strconv.Itoa(hostPid)+"/stat"))
 	if ents, err := os.ReadDir("/proc"); err == nil {

@@ -117,6 +117,8 @@ func escapeWant(hasKcore, hasSysrq bool) []escapeCase {
 		{"read-kcore", absentOr(hasKcore, "empty"), "masked by /dev/null"},
 		{"read-kallsyms", []string{"empty"}, "masked by /dev/null"},
 		{"write-sysrq-trigger", absentOr(hasSysrq, "EROFS"), "read-only bind of itself"},
+		{"write-proc-sys-core_pattern", []string{"EROFS"}, "/proc/sys is a read-only bind (core_pattern runs a host program as root)"},
+		{"create-in-sys", []string{"EROFS"}, "/sys is mounted read-only"},
 		{"signal-host-pid", []string{"ESRCH"}, "pid namespace: the test process does not exist inside"},
 		{"proc-host-pid", []string{"ENOENT"}, "fresh /proc of the pid namespace"},
 		{"proc-pid-count", []string{"2"}, "only init and the probe are visible"},
