@@ -1,7 +1,7 @@
 #!/bin/sh
 # make bench: every nucleus benchmark side by side with its neighbours, in one
 # run on this machine, then bench/README.md and its SVG charts from the
-# results (issue 8). Run by hand as root, not in CI; about 15 minutes.
+# results (issue 8). Run by hand as root, not in CI; about 10 minutes on 2 CPUs.
 #
 #   bench/run.sh                      # everything
 #   ONLY="start curves" bench/run.sh  # some sub-benchmarks, then the report

@@ -724,7 +724,8 @@ func fmtNs(ns float64) string {
 
 func reproduceSection(w writer) {
 	w("## Reproduce\n\n")
-	w("As root on a Debian machine, from the repository root (run by hand, not in CI; about 15 minutes):\n\n")
+	w("As root on a Debian machine, from the repository root (run by hand, not in CI; about 10 minutes on 2 CPUs,\n")
+	w("see the run log above for this run):\n\n")
 	w("    make bench\n\n")
 	w("which runs `bench/run.sh`: installs the neighbours from apt (crun runc bubblewrap hyperfine runsc\n")
 	w("podman busybox-static), records the machine (`go run ./bench/report collect`), runs every\n")
