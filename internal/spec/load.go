@@ -1,19 +1,19 @@
 package spec
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // maxSpecSize bounds one spec file; real specs are a few hundred bytes.
@@ -90,38 +90,43 @@ func load(name string, paths []string) (*Spec, error) {
 }
 
 // readSpecFile reads one spec file after checking, on the opened file, that
-// only root can have written it: the spec decides what runs as root.
+// only root can have written it: the spec decides what runs as root. It
+// costs four system calls (open, fstat, one read, close): the generator
+// reads every spec at every daemon-reload, and os.Open/File.Stat/ReadAll
+// add a poller registration and a read to find EOF.
 func readSpecFile(path string) ([]byte, []string) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO put where a spec belongs must not block the open;
+	// fstat then refuses it. It changes nothing for a regular file.
+	fd, err := retryEINTR(func() (int, error) {
+		return syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	})
 	if err != nil {
-		return nil, []string{"cannot open spec: " + unwrapPathError(err).Error()}
+		return nil, []string{"cannot open spec: " + err.Error()}
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, []string{"cannot stat spec: " + unwrapPathError(err).Error()}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if _, err := retryEINTR(func() (int, error) { return 0, syscall.Fstat(fd, &st) }); err != nil {
+		return nil, []string{"cannot stat spec: " + err.Error()}
 	}
-	if !st.Mode().IsRegular() {
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return nil, []string{"not a regular file"}
 	}
 	var msgs []string
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 {
-		msgs = append(msgs, fmt.Sprintf("owned by uid %d, not root: a spec runs code as root, so only root may be able to change it (chown root %s)", sys.Uid, path))
+	if st.Uid != 0 {
+		msgs = append(msgs, fmt.Sprintf("owned by uid %d, not root: a spec runs code as root, so only root may be able to change it (chown root %s)", st.Uid, path))
 	}
-	if perm := st.Mode().Perm(); perm&0o022 != 0 {
+	if perm := st.Mode & 0o777; perm&0o022 != 0 {
 		msgs = append(msgs, fmt.Sprintf("mode %04o is group- or world-writable: a spec runs code as root, so only root may be able to change it (chmod go-w %s)", perm, path))
 	}
-	if st.Size() > maxSpecSize {
+	if st.Size > maxSpecSize {
 		msgs = append(msgs, fmt.Sprintf("larger than %d bytes", maxSpecSize))
 	}
 	if len(msgs) > 0 {
 		return nil, msgs
 	}
-	// One read of the size Stat gave (plus one byte, to notice growth).
-	data := make([]byte, 0, st.Size()+1)
-	data, err = readAllInto(data, io.LimitReader(f, maxSpecSize+1))
+	data, err := readSized(fd, int(st.Size))
 	if err != nil {
-		return nil, []string{"cannot read spec: " + unwrapPathError(err).Error()}
+		return nil, []string{"cannot read spec: " + err.Error()}
 	}
 	if len(data) > maxSpecSize {
 		return nil, []string{fmt.Sprintf("larger than %d bytes", maxSpecSize)}
@@ -129,32 +134,41 @@ func readSpecFile(path string) ([]byte, []string) {
 	return data, nil
 }
 
-// readAllInto is io.ReadAll appending to buf, whose capacity is the
-// expected size.
-func readAllInto(buf []byte, r io.Reader) ([]byte, error) {
-	for {
+// readSized reads a file that fstat says has size bytes: one read when the
+// kernel returns them all, as it does for a regular file. A short read (the
+// file shrank) reads on to EOF; a file that grows after fstat is read as
+// it was at size bytes, and the spec hash covers exactly what was read.
+// With size 0 (which some pseudo-files report) it reads to EOF, up to one
+// byte past maxSpecSize so the caller can refuse a file that is too large.
+func readSized(fd, size int) ([]byte, error) {
+	buf := make([]byte, 0, size+1)
+	for size == 0 || len(buf) < size {
 		if len(buf) == cap(buf) {
+			if len(buf) > maxSpecSize {
+				return buf, nil
+			}
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
+		n, err := retryEINTR(func() (int, error) { return syscall.Read(fd, buf[len(buf):cap(buf)]) })
 		if err != nil {
-			return buf, err
+			return nil, err
 		}
+		if n == 0 {
+			break
+		}
+		buf = buf[:len(buf)+n]
 	}
+	return buf, nil
 }
 
-// unwrapPathError drops the *fs.PathError wrapper whose path the Error
-// already names.
-func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+// retryEINTR calls f until it is not interrupted by a signal.
+func retryEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != syscall.EINTR {
+			return n, err
+		}
 	}
-	return err
 }
 
 // Hash is "sha256:" + hex of sha256 over, for each path in order: path, NUL,
@@ -233,23 +247,34 @@ func decodeSources(name string, srcs []source, incomplete bool) (*Spec, ErrorLis
 	return s, nil
 }
 
+// utf8BOM is a UTF-8 byte order mark, which go-toml does not skip; some
+// editors write one.
+const utf8BOM = "\ufeff"
+
 // parseSource decodes one file into a node tree, reporting a syntax error
-// with the library's line.
+// with the library's line and column.
 func (d *decoder) parseSource(idx int, src source) *node {
-	// Decoding into an interface takes the parser's own map as it is,
-	// without the reflective copy a map[string]any target costs.
+	data := bytes.TrimPrefix(src.data, []byte(utf8BOM))
+	// Decoding into an interface takes the library's own maps and slices
+	// as they are; go-toml/v2 checks TOML 1.0 strictly (duplicate keys,
+	// redefined tables, integer overflow) while building them.
 	var raw any
-	if err := toml.Unmarshal(src.data, &raw); err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			d.errs = append(d.errs, &Error{File: src.path, Line: max(pe.Position.Line, 0),
-				Key: dottedKeyName(pe.LastKey), Msg: "invalid TOML: " + oneLine(pe.Message)})
+	if err := toml.Unmarshal(data, &raw); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			line, col := de.Position()
+			d.errs = append(d.errs, &Error{File: src.path, Line: max(line, 0),
+				Key: dottedKeyName(errorKey(data, line, de.Key())),
+				Msg: "invalid TOML: " + oneLine(strings.TrimPrefix(de.Error(), "toml: ")) + " (column " + strconv.Itoa(col) + ")"})
 		} else {
-			d.errs = append(d.errs, &Error{File: src.path, Msg: "invalid TOML: " + oneLine(err.Error())})
+			d.errs = append(d.errs, &Error{File: src.path, Msg: "invalid TOML: " + oneLine(strings.TrimPrefix(err.Error(), "toml: "))})
 		}
 		return nil
 	}
-	b := treeBuilder{src: idx, lines: keyLines(src.data)}
+	if raw == nil {
+		raw = map[string]any{} // an empty document
+	}
+	b := treeBuilder{src: idx, lines: keyLines(data)}
 	return b.build(raw, rootPath, 0)
 }
 

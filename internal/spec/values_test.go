@@ -137,6 +137,6 @@ func TestSmallCheckers(t *testing.T) {
 	accept("checkProbeURL", checkProbeURL, "http://127.0.0.1:80/", "http://localhost:8080/healthz?x=1", "http://[::1]:1/", "http://127.0.0.1:65535")
 	refuse("checkProbeURL", checkProbeURL, "https://127.0.0.1:80/", "http://127.0.0.1/", "http://127.0.0.1:0/", "http://127.0.0.1:65536/",
 		"http://10.0.0.1:80/", "http://u:p@127.0.0.1:80/", "http://127.0.0.1:80/#x", "http://::1:80/", "127.0.0.1:80", "")
-	accept("checkSyscall", checkSyscall, "read", "ptrace", "clone3", "io_uring_setup")
-	refuse("checkSyscall", checkSyscall, "", "READ", "not_a_syscall")
+	accept("checkSyscall", checkSyscall, "read", "kcmp", "syslog")
+	refuse("checkSyscall", checkSyscall, "", "READ", "not_a_syscall", "ptrace", "clone3", "io_uring_setup")
 }
