@@ -79,9 +79,23 @@ wanted_by = []
 }
 
 // [[credential]]: systemd loads the secret (LoadCredential=), nucleus
-// mounts it read-only at its target in the container.
+// mounts it read-only at its target in the container. systemd's copy is
+// root's and 0400: a workload running as nobody must still read it, as a
+// 0400 file of its own. (user_namespace = "auto" is covered by
+// internal/sandbox's tests: in this harness's instance nucleus-exec cannot
+// yet mount /proc in a user namespace, EPERM, a separate problem.)
 func TestCredential(t *testing.T) {
 	e := setup(t, harness.Options{}, map[string]string{
+		"creds-nobody": `[exec]
+command = ["/bin/busybox", "sh", "-c", "echo secret=$(cat /run/secrets/pw) owner=$(stat -c '%u:%g:%a' /run/secrets/pw); exec sleep 1000"]
+user = "nobody"
+[[credential]]
+name = "pw"
+source = "/etc/nucleus/secrets/pw"
+target = "/run/secrets/pw"
+[unit]
+wanted_by = []
+`,
 		"creds": `[exec]
 command = ["/bin/busybox", "sh", "-c", "echo secret=$(cat /run/secrets/pw); if echo x > /run/secrets/pw 2>/dev/null; then echo secret-writable; fi; exec sleep 1000"]
 [[credential]]
@@ -103,6 +117,10 @@ wanted_by = []
 	if contains(e.workloadOutput("creds.service"), "secret-writable") {
 		t.Errorf("the credential is writable inside the container")
 	}
+	if _, err := e.systemctl("start", "creds-nobody"); err != nil {
+		t.Fatalf("start creds-nobody: %v\n%s", err, e.journalText("creds-nobody.service"))
+	}
+	e.waitJournal("creds-nobody.service", "secret=s3cret-e2e owner=65534:65534:400")
 }
 
 // systemctl kill -s HUP to the main process (nucleus-exec) reaches the

@@ -2,10 +2,12 @@ package gvisor
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -50,7 +52,7 @@ type hostEntry struct {
 type hostFacts struct {
 	BundleRoot string      // host directory used as the root when rootfs = ""
 	HostView   []hostEntry // rootfs = "" only
-	CredDir    string      // $CREDENTIALS_DIRECTORY, "" when run by hand
+	CredCopies string      // host directory of the workload's copies of the credentials, one file per name
 	Notify     string      // host path of the notify socket, "" = none
 	Relay      string      // host path of the relay binary, "" = not mounted
 	StartFIFO  string      // host path of the FIFO the poststart hook writes to
@@ -183,7 +185,9 @@ func buildConfig(s *spec.Spec, f hostFacts) (*specs.Spec, error) {
 		}
 	}
 	for _, c := range s.Credentials {
-		mounts = append(mounts, specs.Mount{Destination: filepath.Clean(c.Target), Type: "bind", Source: credentialSource(c, f.CredDir), Options: ro})
+		// The copy, not the source: see copyCredentials.
+		mounts = append(mounts, specs.Mount{Destination: filepath.Clean(c.Target), Type: "bind", Source: filepath.Join(f.CredCopies, c.Name),
+			Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}})
 	}
 	// nucleus's own files go last, so that no [[mount]] can hide them.
 	if f.Notify != "" {
@@ -212,6 +216,63 @@ func credentialSource(c spec.Credential, credDir string) string {
 		return filepath.Join(credDir, c.Name)
 	}
 	return c.Source
+}
+
+// maxCredentialSize bounds a credential's copy; systemd's own limit for
+// LoadCredential= is the same (CREDENTIAL_SIZE_MAX).
+const maxCredentialSize = 1 << 20
+
+// copyCredentials copies each credential into dir (created 0700, root's)
+// as a file owned by the workload's uid:gid, mode 0400, which the bundle
+// binds read-only at the target. Under systemd the source is a root-owned
+// 0400 file in $CREDENTIALS_DIRECTORY: bound as it is, a non-root workload
+// could not read it, and that file is systemd's, so it is never changed.
+// dir is in the container's state directory, under /run (a tmpfs), and is
+// removed with it.
+func copyCredentials(creds []spec.Credential, credDir, dir string, id identity) error {
+	if len(creds) == 0 {
+		return nil
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	for _, c := range creds {
+		src := credentialSource(c, credDir)
+		if err := copyCredential(src, filepath.Join(dir, c.Name), id); err != nil {
+			return fmt.Errorf("credential %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+func copyCredential(src, dst string, id identity) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	b, err := io.ReadAll(io.LimitReader(in, maxCredentialSize+1))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	if len(b) > maxCredentialSize {
+		return fmt.Errorf("%s is larger than %d bytes", src, maxCredentialSize)
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, 0o400)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if _, err := out.Write(b); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	if err := out.Chown(int(id.UID), int(id.GID)); err != nil {
+		return fmt.Errorf("chown copy to %d:%d: %w", id.UID, id.GID, err)
+	}
+	if err := out.Chmod(0o400); err != nil {
+		return fmt.Errorf("chmod copy: %w", err)
+	}
+	return out.Close()
 }
 
 // refusedEnv reports whether a variable may not be set by the spec; the

@@ -53,7 +53,7 @@ func TestBuildConfigGolden(t *testing.T) {
 			f := hostFacts{
 				BundleRoot: "/STATE/bundle/root",
 				HostView:   hostView,
-				CredDir:    "/CREDENTIALS",
+				CredCopies: "/STATE/credentials",
 				StartFIFO:  "/STATE/bundle/started",
 				Shell:      "/bin/sh",
 				Identity:   id,

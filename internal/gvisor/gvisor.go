@@ -170,7 +170,7 @@ func Start(s *spec.Spec, opts sandbox.Options) (*Container, error) {
 	facts := hostFacts{
 		BundleRoot: filepath.Join(c.bundle, "root"),
 		HostView:   hv,
-		CredDir:    os.Getenv("CREDENTIALS_DIRECTORY"),
+		CredCopies: filepath.Join(c.dir, "credentials"),
 		Notify:     opts.NotifySocket,
 		StartFIFO:  filepath.Join(c.bundle, "started"),
 		Shell:      hookShell,
@@ -203,7 +203,7 @@ func Start(s *spec.Spec, opts sandbox.Options) (*Container, error) {
 	if err := c.removeStale(); err != nil {
 		return nil, err
 	}
-	if err := c.writeBundle(cfg, facts); err != nil {
+	if err := c.writeBundle(cfg, facts, s.Credentials); err != nil {
 		c.cleanup()
 		return nil, err
 	}
@@ -354,8 +354,9 @@ func (c *Container) cleanup() {
 	}
 }
 
-// writeBundle creates the state directory, the bundle and the start FIFO.
-func (c *Container) writeBundle(cfg *specs.Spec, f hostFacts) error {
+// writeBundle creates the state directory, the bundle, the start FIFO and
+// the workload's copies of the credentials.
+func (c *Container) writeBundle(cfg *specs.Spec, f hostFacts, creds []spec.Credential) error {
 	if err := os.MkdirAll(filepath.Join(c.dir, "runsc"), 0o700); err != nil {
 		return fmt.Errorf("gvisor: state directory: %w", err)
 	}
@@ -381,6 +382,9 @@ func (c *Container) writeBundle(cfg *specs.Spec, f hostFacts) error {
 	}
 	if err := unix.Mkfifo(f.StartFIFO, 0o600); err != nil {
 		return fmt.Errorf("gvisor: start FIFO: %w", err)
+	}
+	if err := copyCredentials(creds, os.Getenv("CREDENTIALS_DIRECTORY"), f.CredCopies, f.Identity); err != nil {
+		return fmt.Errorf("gvisor: %w", err)
 	}
 	return nil
 }

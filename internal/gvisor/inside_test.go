@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nucleus-containers/nucleus/internal/sandbox"
@@ -19,9 +20,9 @@ func TestInside(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := filepath.Join(t.TempDir(), "secret")
-	// World-readable: the workload runs as nobody, and a credential file is
-	// bound as it is (under systemd it belongs to the unit's user, root).
-	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o644); err != nil {
+	// As systemd leaves it in $CREDENTIALS_DIRECTORY: root's, 0400. The
+	// workload runs as nobody and must still read it (from its own copy).
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o400); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("CREDENTIALS_DIRECTORY", "")
@@ -57,6 +58,7 @@ r write_usr "$(ok sh -c 'echo x > /usr/new')"
 r write_etc "$(ok sh -c 'echo x > /etc/new')"
 r read_shadow "$(ok cat /etc/shadow)"
 r read_credential "$(cat /run/secrets/token)"
+r credential_owner "$(python3 -c 'import os; s = os.stat("/run/secrets/token"); print(s.st_uid, s.st_gid, "%o" % (s.st_mode & 0o7777))')"
 r nofile "$(ulimit -n)"
 r capeff "$(grep CapEff /proc/self/status | tr -d '\t ')"
 r nnp "$(python3 -c 'import ctypes; print(ctypes.CDLL(None).prctl(39, 0, 0, 0, 0))')"
@@ -122,7 +124,8 @@ target = "/run/secrets/token"
 		{"write_usr", "no", "host view is read-only"},
 		{"write_etc", "no", "host view is read-only"},
 		{"read_shadow", "no", "nobody cannot read /etc/shadow"},
-		{"read_credential", "s3cret", "credential bound at its target"},
+		{"read_credential", "s3cret", "a root-owned 0400 credential is readable by the non-root workload"},
+		{"credential_owner", "65534 65534 400", "the credential's copy is the workload's own, 0400"},
 		{"nofile", "321", "resources.nofile"},
 		{"capeff", "CapEff:0000000000000000", "no capabilities kept"},
 		{"nnp", "1", "no_new_privs (PR_GET_NO_NEW_PRIVS)"},
@@ -139,6 +142,9 @@ target = "/run/secrets/token"
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s\nlog:\n%s", out, l)
+	}
+	if fi, err := os.Stat(secret); err != nil || fi.Mode().Perm() != 0o400 || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("the credential's source changed: %v %v", fi, err)
 	}
 	if _, err := os.Stat(c.dir); !os.IsNotExist(err) {
 		t.Errorf("state directory %s still exists after Wait (err %v)", c.dir, err)

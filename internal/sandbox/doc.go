@@ -15,9 +15,10 @@
 //
 // init is PID 1 of the new pid namespace. It sets itself non-dumpable
 // (CVE-2019-5736: /proc/1/exe cannot be opened by the workload), builds the
-// seccomp filter (once per container), builds the filesystem, sets the
-// hostname, brings loopback up, resolves the user in the container's
-// /etc/passwd and /etc/group, and sets RLIMIT_NOFILE (from [resources]
+// seccomp filter (once per container), builds the filesystem (resolving the
+// user in the container's /etc/passwd and /etc/group before pivot_root,
+// because the credentials' copies belong to that user), sets the
+// hostname, brings loopback up, and sets RLIMIT_NOFILE (from [resources]
 // nofile; a value below 64, which init itself could not live with, is set
 // on each started process with prlimit right after it starts, a window of
 // microseconds) and RLIMIT_NPROC (only with user_namespace = "auto", where the
@@ -78,8 +79,14 @@
 //     bound in, a private devpts, ptmx, /dev/shm, fd/stdin/stdout/stderr
 //     links; then read-only;
 //   - /tmp and /run: tmpfs; the notify socket at /run/nucleus/notify;
-//   - [[mount]] entries, then credentials (read-only files), in order;
-//     binds are nosuid,nodev;
+//   - [[mount]] entries in order; binds are nosuid,nodev;
+//   - credentials: the supervisor opens each source (under systemd a
+//     root-owned 0400 file in $CREDENTIALS_DIRECTORY) as host root before
+//     any namespace and passes the descriptor to init, which copies it
+//     into a private tmpfs in the staging root as a file owned by the
+//     workload's uid/gid, mode 0400, remounts that tmpfs read-only and
+//     binds each copy at its target (read-only, nosuid, nodev, noexec).
+//     The systemd-managed file is never bound or changed;
 //   - the root itself read-only when isolation.read_only.
 //
 // Then the host tree is detached, pivot_root(".", ".") stacks the staging

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
 )
 
 // passwdEntry is one line of the container's /etc/passwd.
@@ -23,13 +25,21 @@ type groupEntry struct {
 }
 
 // resolveIdentity fills UID, GID, SupGIDs and HOME/USER from the container's
-// /etc/passwd and /etc/group (init runs it after pivot_root, so these are
-// the container's files). User forms: "" (root), NAME, UID, and
-// USER:GROUP where each side is a name or a number. A numeric uid that is
-// not in passwd runs with gid = uid and HOME=/.
-func resolveIdentity(ep *execPlan) error {
-	users, _ := readPasswd("/etc/passwd")
-	groups, _ := readGroup("/etc/group")
+// /etc/passwd and /etc/group, the container's root being at root (init
+// runs it on the assembled /newroot before pivot_root; the paths resolve
+// inside root, so a symlinked /etc/passwd in a rootfs cannot point at a
+// host file). User forms: "" (root), NAME, UID, and USER:GROUP where each
+// side is a name or a number. A numeric uid that is not in passwd runs with
+// gid = uid and HOME=/.
+func resolveIdentity(ep *execPlan, root string) error {
+	var users []passwdEntry
+	var groups []groupEntry
+	if path, err := securejoin.SecureJoin(root, "/etc/passwd"); err == nil {
+		users, _ = readPasswd(path)
+	}
+	if path, err := securejoin.SecureJoin(root, "/etc/group"); err == nil {
+		groups, _ = readGroup(path)
+	}
 	userPart, groupPart, hasGroup := strings.Cut(ep.User, ":")
 	if userPart == "" {
 		userPart = "0"

@@ -107,7 +107,22 @@ func runInit() int {
 		return fail(err)
 	}
 	in.filter = f
+	creds, err := readCredentials(p.Credentials)
+	if err != nil {
+		return fail(err)
+	}
 	if err := setupFilesystem(&p, in.log); err != nil {
+		return fail(fmt.Errorf("filesystem: %w", err))
+	}
+	// The user is resolved in the container's /etc/passwd before
+	// pivot_root because the credentials' copies are owned by it.
+	if err := resolveIdentity(&p.Exec, newRoot); err != nil {
+		return fail(err)
+	}
+	if err := mountCredentials(p.Credentials, creds, p.Exec.UID, p.Exec.GID); err != nil {
+		return fail(fmt.Errorf("filesystem: %w", err))
+	}
+	if err := enterRoot(&p); err != nil {
 		return fail(fmt.Errorf("filesystem: %w", err))
 	}
 	if p.Hostname != "" {
@@ -119,9 +134,6 @@ func runInit() int {
 		if err := loopbackUp(); err != nil {
 			return fail(fmt.Errorf("network: loopback: %w", err))
 		}
-	}
-	if err := resolveIdentity(&p.Exec); err != nil {
-		return fail(err)
 	}
 	if err := setRlimits(&p.Exec); err != nil {
 		return fail(err)

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,7 +41,8 @@ var (
 // logf is where init's setup diagnostics go (stderr: the journal).
 type logf func(format string, args ...any)
 
-// setupFilesystem builds the container's mount tree and pivots into it. It
+// setupFilesystem builds the container's mount tree at /newroot, up to and
+// including the [[mount]] entries (credentials and enterRoot follow). It
 // runs in init, in the new mount namespace, before anything of the
 // workload exists. Any error leaves nothing behind on the host: every mount
 // lives in this private namespace and dies with it.
@@ -83,7 +85,7 @@ func setupFilesystem(p *plan, log logf) error {
 		}
 	}
 	if p.Notify != "" {
-		if err := bindMount(p.Notify, notifyPathInside, true, true); err != nil {
+		if err := bindMount(p.Notify, notifyPathInside, true, true, oldRoot); err != nil {
 			return fmt.Errorf("notify socket: %w", err)
 		}
 	}
@@ -91,7 +93,7 @@ func setupFilesystem(p *plan, log logf) error {
 		var err error
 		switch m.Type {
 		case spec.MountBind:
-			err = bindMount(m.Source, m.Target, m.IsFile, m.ReadOnly)
+			err = bindMount(m.Source, m.Target, m.IsFile, m.ReadOnly, oldRoot)
 		case spec.MountTmpfs:
 			err = tmpfsMount(m)
 		}
@@ -99,6 +101,13 @@ func setupFilesystem(p *plan, log logf) error {
 			return fmt.Errorf("mount %s: %w", m.Target, err)
 		}
 	}
+	return nil
+}
+
+// enterRoot finishes the container root (read-only when asked), detaches
+// the host tree and pivots into /newroot. Everything mounted into the
+// container (credentials included) must be in place before.
+func enterRoot(p *plan) error {
 	if err := finishRoot(p); err != nil {
 		return err
 	}
@@ -281,15 +290,16 @@ func mountDev() error {
 	return nil
 }
 
-// bindMount binds a host path (as seen before pivot_root) at target inside
-// the container, nosuid and nodev, read-only when asked.
-func bindMount(hostPath, target string, isFile, readOnly bool) error {
+// bindMount binds a path at target inside the container, nosuid and nodev,
+// read-only when asked. The source is prefix+path: oldRoot for a host path
+// (as seen before pivot_root), "" for a path of the staging root.
+func bindMount(path, target string, isFile, readOnly bool, prefix string) error {
 	dst, err := mountpoint(target, isFile)
 	if err != nil {
 		return err
 	}
-	if err := unix.Mount(oldRoot+hostPath, dst, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind %s: %w", hostPath, err)
+	if err := unix.Mount(prefix+path, dst, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", path, err)
 	}
 	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
 	if readOnly {
@@ -381,4 +391,90 @@ func mountpoint(target string, isFile bool) (string, error) {
 		return "", fmt.Errorf("create mount target %s: %w", target, err)
 	}
 	return dst, nil
+}
+
+// credentialsStaging is where the credentials' tmpfs is mounted in the
+// staging root; it is detached with the staging root, leaving only the
+// per-file binds inside the container.
+const credentialsStaging = "/credentials"
+
+// readCredentials reads each credential from the descriptor the supervisor
+// opened for it, and closes the descriptor (the workload must not inherit
+// it).
+func readCredentials(creds []credentialStep) ([][]byte, error) {
+	out := make([][]byte, len(creds))
+	for i, c := range creds {
+		f := os.NewFile(uintptr(c.FD), c.Name)
+		if f == nil {
+			return nil, fmt.Errorf("credential %s: descriptor %d not passed", c.Name, c.FD)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxCredentialSize+1))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("credential %s: read %s: %w", c.Name, c.Source, err)
+		}
+		if len(b) > maxCredentialSize {
+			return nil, fmt.Errorf("credential %s: %s is larger than %d bytes", c.Name, c.Source, maxCredentialSize)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// mountCredentials puts each credential at its target as a read-only file
+// that only the workload's user can read: a copy, mode 0400, owned by
+// uid:gid (ids of the container, so under user_namespace = "auto" the
+// namespace maps them), in a private tmpfs that is then made read-only;
+// each file is bound from there, nosuid, nodev, noexec, read-only. The
+// source (under systemd a root-owned 0400 file in
+// $CREDENTIALS_DIRECTORY) is never bound or changed.
+func mountCredentials(creds []credentialStep, content [][]byte, uid, gid uint32) error {
+	if len(creds) == 0 {
+		return nil
+	}
+	size := int64(0)
+	for _, b := range content {
+		size += (int64(len(b))/4096 + 1) * 4096
+	}
+	if err := os.Mkdir(credentialsStaging, 0o700); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	opts := fmt.Sprintf("mode=0700,size=%d,nr_inodes=%d", size, len(creds)+1)
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if err := unix.Mount("tmpfs", credentialsStaging, "tmpfs", flags, opts); err != nil {
+		return fmt.Errorf("credentials: tmpfs: %w", err)
+	}
+	for i, c := range creds {
+		path := credentialsStaging + "/" + strconv.Itoa(i)
+		if err := writeCredential(path, content[i], uid, gid); err != nil {
+			return fmt.Errorf("credential %s: %w", c.Name, err)
+		}
+	}
+	if err := unix.Mount("", credentialsStaging, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, ""); err != nil {
+		return fmt.Errorf("credentials: tmpfs read-only: %w", err)
+	}
+	for i, c := range creds {
+		if err := bindMount(credentialsStaging+"/"+strconv.Itoa(i), c.Target, true, true, ""); err != nil {
+			return fmt.Errorf("credential %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+func writeCredential(path string, b []byte, uid, gid uint32) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o400)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	if err := f.Chown(int(uid), int(gid)); err != nil {
+		return fmt.Errorf("chown to %d:%d: %w", uid, gid, err)
+	}
+	if err := f.Chmod(0o400); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
+	return f.Close()
 }

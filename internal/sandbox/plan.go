@@ -49,7 +49,10 @@ type plan struct {
 	ReadOnly bool        // root (tmpfs or rootfs bind) read-only
 	HostView []hostEntry // rootfs = "": the host dirs to show
 	Mounts   []mountStep
-	Notify   string // host path of the notify socket; "" = none
+	// Credentials are copied (not bound) into the container; see
+	// mountCredentials.
+	Credentials []credentialStep `json:",omitempty"`
+	Notify      string           // host path of the notify socket; "" = none
 
 	Exec execPlan
 }
@@ -69,6 +72,22 @@ type mountStep struct {
 	Size     int64
 	IsFile   bool // bind of a file: the target is created as an empty file
 }
+
+// credentialStep is one [[credential]]. The supervisor opens Source (as
+// host root, before any namespace) and passes the open file to init as
+// descriptor FD; init copies the content into a private tmpfs owned by the
+// workload's user, so a non-root workload can read a root-owned 0400 file
+// that systemd manages, without nucleus ever changing that file.
+type credentialStep struct {
+	Name   string
+	Source string // host path, for messages
+	Target string // inside the container
+	FD     int    // descriptor number in init; set by Start
+}
+
+// maxCredentialSize bounds a credential's copy; systemd's own limit for
+// LoadCredential= is the same (CREDENTIAL_SIZE_MAX).
+const maxCredentialSize = 1 << 20
 
 // execPlan is what init applies to the workload (and each probe). Identity fields are
 // filled in by init after pivot_root (names resolve in the container's
@@ -231,7 +250,10 @@ func newPlan(s *spec.Spec, opts Options) (*plan, error) {
 		if fi.IsDir() {
 			return nil, setupErrorf("sandbox: credential %s: %s is a directory", c.Name, src)
 		}
-		p.Mounts = append(p.Mounts, mountStep{Type: spec.MountBind, Source: src, Target: filepath.Clean(c.Target), ReadOnly: true, IsFile: true})
+		if fi.Size() > maxCredentialSize {
+			return nil, setupErrorf("sandbox: credential %s: %s is larger than %d bytes", c.Name, src, maxCredentialSize)
+		}
+		p.Credentials = append(p.Credentials, credentialStep{Name: c.Name, Source: src, Target: filepath.Clean(c.Target)})
 	}
 	if opts.NotifySocket != "" {
 		if _, err := os.Stat(opts.NotifySocket); err != nil {
@@ -337,11 +359,12 @@ func landlockRules(s *spec.Spec, p *plan) landlockPlan {
 		if !m.ReadOnly {
 			r.Write = append(r.Write, m.Target)
 		}
-		if m.Type == spec.MountBind && !m.IsFile {
-			r.Execute = append(r.Execute, m.Target)
-		} else if m.Type == spec.MountBind && m.IsFile && !isCredentialTarget(s, m.Target) {
+		if m.Type == spec.MountBind {
 			r.Execute = append(r.Execute, m.Target)
 		}
+	}
+	for _, c := range p.Credentials {
+		r.Read = append(r.Read, c.Target) // never executable
 	}
 	r.Read = append(r.Read, s.Landlock.Read...)
 	r.Write = append(r.Write, s.Landlock.Write...)
@@ -349,13 +372,4 @@ func landlockRules(s *spec.Spec, p *plan) landlockPlan {
 	r.TCPBind = append(r.TCPBind, s.Landlock.TCPBind...)
 	r.TCPConnect = append(r.TCPConnect, s.Landlock.TCPConnect...)
 	return r
-}
-
-func isCredentialTarget(s *spec.Spec, target string) bool {
-	for _, c := range s.Credentials {
-		if filepath.Clean(c.Target) == target {
-			return true
-		}
-	}
-	return false
 }

@@ -69,6 +69,23 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 	if p.Exec.Seccomp.Mode == string(spec.SeccompUnconfined) {
 		logf("seccomp: unconfined (isolation.seccomp = \"unconfined\"): the workload runs without a syscall filter")
 	}
+	// Credentials are opened here, as the host's root and before any
+	// namespace: init may run in a user namespace where a root-owned 0400
+	// file is out of reach.
+	credFiles := make([]*os.File, 0, len(p.Credentials))
+	defer func() {
+		for _, f := range credFiles {
+			f.Close()
+		}
+	}()
+	for i := range p.Credentials {
+		f, err := os.Open(p.Credentials[i].Source)
+		if err != nil {
+			return nil, setupErrorf("sandbox: credential %s: %v", p.Credentials[i].Name, err)
+		}
+		credFiles = append(credFiles, f)
+		p.Credentials[i].FD = initCtlFD + 1 + i
+	}
 	data, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: encode plan: %w", err)
@@ -92,7 +109,7 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 		Stdin:      orDefault(opts.Stdin, os.Stdin),
 		Stdout:     orDefault(opts.Stdout, os.Stdout),
 		Stderr:     orDefault(opts.Stderr, os.Stderr),
-		ExtraFiles: []*os.File{theirs},
+		ExtraFiles: append([]*os.File{theirs}, credFiles...),
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: p.Cloneflags,
 			// If nucleus-exec dies, init dies, and with it the pid namespace.
