@@ -2,9 +2,13 @@ package spec
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+
+	"github.com/pelletier/go-toml/v2"
 )
 
 // FuzzLoad feeds arbitrary bytes, as a main file and a drop-in, through the
@@ -22,12 +26,16 @@ func FuzzLoad(f *testing.F) {
 		f.Add(data, []byte(nil))
 	}
 	f.Add([]byte(minimalSpec), []byte("[readiness]\ntcp = 80\n"))
+	for _, d := range tomlRuleDocs {
+		f.Add([]byte(d.doc), []byte(nil))
+	}
 	f.Fuzz(func(t *testing.T, main, dropin []byte) {
 		srcs := []source{{path: "main.toml", data: main}}
 		if dropin != nil {
 			srcs = append(srcs, source{path: "dropin.toml", data: dropin})
 		}
 		checkKeyLines(t, main)
+		checkAgainstDecoder(t, main)
 		s, errs := decodeSources("fuzz", srcs, false)
 		if (s == nil) == (len(errs) == 0) {
 			t.Fatalf("decodeSources returned spec %v and %d errors", s != nil, len(errs))
@@ -76,9 +84,84 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-// checkKeyLines checks the scanner against the library: when the library
-// accepts data, every bare key of a table must be found on a line that
-// contains it (a key the scanner missed gets its table's line instead).
+// checkAgainstDecoder checks the tree builder against go-toml's own
+// decoder: both must accept or refuse the same documents, and build the same
+// values.
+func checkAgainstDecoder(t *testing.T, data []byte) {
+	data = bytes.TrimPrefix(data, []byte(utf8BOM))
+	var want any
+	decErr := toml.Unmarshal(data, &want)
+	root, err := buildTree(0, data)
+	switch {
+	case decErr != nil && err == nil:
+		t.Fatalf("go-toml refuses the document (%v), the builder accepts it", decErr)
+	case decErr == nil && err != nil:
+		t.Fatalf("go-toml accepts the document, the builder refuses it: %v", err)
+	case err != nil:
+		return
+	}
+	if want == nil {
+		want = map[string]any{}
+	}
+	if got := plainValue(root); !sameValue(got, want) {
+		t.Fatalf("builder's values differ from go-toml's:\n got %#v\nwant %#v", got, want)
+	}
+}
+
+// plainValue turns a node tree into the maps and slices go-toml decodes.
+func plainValue(n *node) any {
+	switch v := n.val.(type) {
+	case table:
+		m := make(map[string]any, len(v))
+		for k, c := range v {
+			m[k] = plainValue(c)
+		}
+		return m
+	case []*node:
+		a := make([]any, len(v))
+		for i, c := range v {
+			a[i] = plainValue(c)
+		}
+		return a
+	}
+	return n.val
+}
+
+// sameValue is reflect.DeepEqual, except that NaN equals NaN.
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !sameValue(v, w) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case float64:
+		y, ok := b.(float64)
+		return ok && (x == y || math.IsNaN(x) && math.IsNaN(y)) && math.Signbit(x) == math.Signbit(y)
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// checkKeyLines checks the lines the builder gives keys: when it accepts
+// data, every bare key of a table must be found on a line that contains it.
 // Escapes are skipped: "\u0061" is key "a" without the letter on the line.
 func checkKeyLines(t *testing.T, data []byte) {
 	if bytes.IndexByte(data, '\\') >= 0 {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/pelletier/go-toml/v2"
 )
 
 // maxSpecSize bounds one spec file; real specs are a few hundred bytes.
@@ -202,9 +199,10 @@ func hashSources(srcs []source) string {
 // node is one value of a parsed spec file, with where it was written. After
 // merging, a tree holds nodes from several files, each still naming its own.
 type node struct {
-	src  int // index into the sources
-	line int // 1-based; 0 = whole file
-	val  any // string, int64, float64, bool, a date/time, table or []*node
+	src  int   // index into the sources
+	line int   // 1-based; 0 = whole file
+	def  uint8 // how a table or array was defined (tree.go), for TOML's rules
+	val  any   // string, int64, float64, bool, a date/time, table or []*node
 }
 
 // table is a TOML table's keys.
@@ -251,81 +249,20 @@ func decodeSources(name string, srcs []source, incomplete bool) (*Spec, ErrorLis
 // editors write one.
 const utf8BOM = "\ufeff"
 
-// parseSource decodes one file into a node tree, reporting a syntax error
-// with the library's line and column.
+// parseSource parses one file into a node tree, reporting a syntax error
+// with its line and column.
 func (d *decoder) parseSource(idx int, src source) *node {
 	data := bytes.TrimPrefix(src.data, []byte(utf8BOM))
-	// Decoding into an interface takes the library's own maps and slices
-	// as they are; go-toml/v2 checks TOML 1.0 strictly (duplicate keys,
-	// redefined tables, integer overflow) while building them.
-	var raw any
-	if err := toml.Unmarshal(data, &raw); err != nil {
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			line, col := de.Position()
-			d.errs = append(d.errs, &Error{File: src.path, Line: max(line, 0),
-				Key: dottedKeyName(errorKey(data, line, de.Key())),
-				Msg: "invalid TOML: " + oneLine(strings.TrimPrefix(de.Error(), "toml: ")) + " (column " + strconv.Itoa(col) + ")"})
-		} else {
-			d.errs = append(d.errs, &Error{File: src.path, Msg: "invalid TOML: " + oneLine(strings.TrimPrefix(err.Error(), "toml: "))})
-		}
+	root, err := buildTree(idx, data)
+	if err != nil {
+		line := 1 + bytes.Count(data[:err.offset], []byte("\n"))
+		col := err.offset - bytes.LastIndexByte(data[:err.offset], '\n')
+		d.errs = append(d.errs, &Error{File: src.path, Line: line,
+			Key: dottedKeyName(strings.Join(err.key, ".")),
+			Msg: "invalid TOML: " + oneLine(err.msg) + " (column " + strconv.Itoa(col) + ")"})
 		return nil
 	}
-	if raw == nil {
-		raw = map[string]any{} // an empty document
-	}
-	b := treeBuilder{src: idx, lines: keyLines(data)}
-	return b.build(raw, rootPath, 0)
-}
-
-// treeBuilder turns the library's map into nodes, taking each key's line
-// from the scan (or, failing that, the enclosing table's).
-type treeBuilder struct {
-	src   int
-	lines map[keyPath]int
-	slab  []node // nodes are carved from slabs: one allocation per 32
-}
-
-func (b *treeBuilder) newNode(line int, val any) *node {
-	if len(b.slab) == cap(b.slab) {
-		b.slab = make([]node, 0, 32)
-	}
-	b.slab = append(b.slab, node{src: b.src, line: line, val: val})
-	return &b.slab[len(b.slab)-1]
-}
-
-func (b *treeBuilder) lineOf(p keyPath, fallback int) int {
-	if l, ok := b.lines[p]; ok {
-		return l
-	}
-	return fallback
-}
-
-func (b *treeBuilder) build(v any, path keyPath, line int) *node {
-	switch x := v.(type) {
-	case map[string]any:
-		t := make(table, len(x))
-		for k, e := range x {
-			p := path.child(k)
-			t[k] = b.build(e, p, b.lineOf(p, line))
-		}
-		return b.newNode(line, t)
-	case []map[string]any:
-		a := make([]*node, len(x))
-		for i, e := range x {
-			p := path.index(i)
-			a[i] = b.build(e, p, b.lineOf(p, line))
-		}
-		return b.newNode(line, a)
-	case []any:
-		a := make([]*node, len(x))
-		for i, e := range x {
-			p := path.index(i)
-			a[i] = b.build(e, p, b.lineOf(p, line))
-		}
-		return b.newNode(line, a)
-	}
-	return b.newNode(line, v)
+	return root
 }
 
 // probeKindKeys are the keys of [readiness] and [health] of which exactly

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -297,10 +298,13 @@ target = "/a"
 target = '/b'
 mount2 = [{ x = 1 },
   { x = 2 }]
-[exec.environment]
+[exec.more]
 K = "v"
 `
-	lines := keyLines([]byte(doc))
+	root, serr := buildTree(0, []byte(doc))
+	if serr != nil {
+		t.Fatal(serr)
+	}
 	want := []struct {
 		path []string
 		line int
@@ -323,22 +327,35 @@ K = "v"
 		{[]string{"mount", "#1", "target"}, 18},
 		{[]string{"mount", "#1", "mount2", "#1"}, 20},
 		{[]string{"mount", "#1", "mount2", "#1", "x"}, 20},
-		{[]string{"exec", "environment", "K"}, 22},
+		{[]string{"exec", "more"}, 21},
+		{[]string{"exec", "more", "K"}, 22},
 	}
 	for _, w := range want {
-		if got, ok := lines[pathOf(w.path...)]; !ok || got != w.line {
+		if got, ok := lineOf(root, w.path...); !ok || got != w.line {
 			t.Errorf("line of %s = %d (found %v), want %d", strings.Join(w.path, "."), got, ok, w.line)
 		}
 	}
 }
 
-// pathOf hashes a sequence of key components the way the scanner does.
-func pathOf(components ...string) keyPath {
-	p := rootPath
-	for _, c := range components {
-		p = p.child(c)
+// lineOf finds the node at a path of keys and "#N" array indices.
+func lineOf(n *node, path ...string) (int, bool) {
+	for _, c := range path {
+		switch v := n.val.(type) {
+		case table:
+			if n = v[c]; n == nil {
+				return 0, false
+			}
+		case []*node:
+			i, err := strconv.Atoi(strings.TrimPrefix(c, "#"))
+			if err != nil || i >= len(v) {
+				return 0, false
+			}
+			n = v[i]
+		default:
+			return 0, false
+		}
 	}
-	return p
+	return n.line, true
 }
 
 // TestByteOrderMark: a UTF-8 byte order mark (which some editors write) is
