@@ -104,9 +104,19 @@
 // /dev/zero, /dev/full, /dev/tty, /dev/pts and /dev/ptmx; read every
 // [[mount]] and credential, write the read-write mounts, execute bind
 // mounts (except credentials); plus [landlock] read/write/execute and
-// tcp_bind/tcp_connect. Everything else (the tmpfs root itself, memfds,
-// the host binary through /proc/self/exe) is denied where the kernel has
-// Landlock.
+// tcp_bind/tcp_connect. Everything else (the tmpfs root itself, the host
+// binary through /proc/self/exe) is denied where the kernel has Landlock.
+//
+// Landlock's rules are paths, and a memfd has none under them: a program
+// written into a memfd could be executed through /proc/self/fd/N. So init
+// sets vm.memfd_noexec = 2 in the container's pid namespace (while the
+// fresh /proc/sys is still writable): every memfd created inside is
+// non-executable and sealed so, and memfd_create with MFD_EXEC fails
+// (EACCES). This needs kernel 6.3 or later and a pid namespace (the
+// sysctl is per pid namespace; without one it would be the host's), and
+// it is not possible with user_namespace = "auto" (the kernel lets only
+// the host's root write sysctls); in those cases memfds stay executable
+// and init logs why.
 //
 // # Environment
 //

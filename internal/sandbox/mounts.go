@@ -68,7 +68,7 @@ func setupFilesystem(p *plan, log logf) error {
 	if err := mountRoot(p); err != nil {
 		return err
 	}
-	if err := mountProc(p); err != nil {
+	if err := mountProc(p, log); err != nil {
 		return err
 	}
 	mountSys(log)
@@ -184,7 +184,7 @@ func finishRoot(p *plan) error {
 	return nil
 }
 
-func mountProc(p *plan) error {
+func mountProc(p *plan, log logf) error {
 	dst, err := mountpoint("/proc", false)
 	if err != nil {
 		return err
@@ -194,6 +194,14 @@ func mountProc(p *plan) error {
 	// fully visible one exists in the mount namespace.
 	if err := unix.Mount("proc", dst, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("proc: %w", err)
+	}
+	// Before /proc/sys goes read-only below.
+	if p.PidNS {
+		if err := memfdNoexec(dst, p.UserNS, log); err != nil {
+			return err
+		}
+	} else {
+		log("vm.memfd_noexec: not set without a pid namespace (it would change the host's): memfds stay executable")
 	}
 	for _, f := range procMaskedFiles {
 		path := dst + "/" + f
@@ -220,6 +228,32 @@ func mountProc(p *plan) error {
 		if err := remount(path, unix.MS_RDONLY); err != nil {
 			return fmt.Errorf("/proc/%s read-only: %w", f, err)
 		}
+	}
+	return nil
+}
+
+// memfdNoexec sets vm.memfd_noexec = 2 in the container's pid namespace
+// (the sysctl is per pid namespace and applies to the writer's): no memfd
+// created inside can ever be executed, and asking for an executable one
+// (MFD_EXEC) fails. Landlock does not cover memfds (they have no path
+// under its rules), so without this a workload could write a program
+// into a memfd and run it through /proc/self/fd/N despite the execute
+// rules. Kernels before 6.3 have no such sysctl: that is logged, not fatal.
+// Neither is a refusal in a user namespace (user_namespace = "auto"): the
+// kernel lets only the host's root (global uid 0) write a sysctl file, and
+// init is an unprivileged host uid there.
+func memfdNoexec(procDir string, userNS bool, log logf) error {
+	err := os.WriteFile(procDir+"/sys/vm/memfd_noexec", []byte("2\n"), 0)
+	if errors.Is(err, os.ErrNotExist) {
+		log("vm.memfd_noexec: not in this kernel (added in 6.3): memfds stay executable")
+		return nil
+	}
+	if userNS && errors.Is(err, os.ErrPermission) {
+		log("vm.memfd_noexec: cannot be set in a user namespace (%v): memfds stay executable", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vm.memfd_noexec = 2: %w", err)
 	}
 	return nil
 }

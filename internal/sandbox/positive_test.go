@@ -525,6 +525,10 @@ func TestUserNamespaceAuto(t *testing.T) {
 	if base, _ := strconv.Atoi(f[1]); base < 0x100000 {
 		t.Fatalf("container root maps to host uid %d, want an unprivileged range", base)
 	}
+	// The one restriction a user namespace cannot have: say so.
+	if !strings.Contains(strings.Join(r.logs, "\n"), "vm.memfd_noexec: cannot be set in a user namespace") {
+		t.Errorf("no log line about vm.memfd_noexec in a user namespace: %v", r.logs)
+	}
 }
 
 // TestDirectoryRootfs runs from a busybox directory rootfs that contains a

@@ -130,9 +130,52 @@ func escapeAttempts() [][2]string {
 	add("ambient-raise", outcome(unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, 21, 0, 0)))
 	add("setuid-nobody-back-to-root", outcome(setresuidRoundTrip()))
 	nnp, _ := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	add("memfd-create-exec", memfdCreateExec())
+	add("exec-memfd", execMemfd())
 	add("no_new_privs", strconv.Itoa(nnp))
 	add("caps", capsLine())
 	return out
+}
+
+// memfdCreateExec asks for an executable memfd outright.
+func memfdCreateExec() string {
+	fd, err := unix.MemfdCreate("nucleus-escape", unix.MFD_CLOEXEC|unix.MFD_EXEC)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return outcome(err)
+}
+
+// execMemfd writes a program (a copy of the static busybox, which the
+// container may read) into a memfd created with no exec flag and runs it
+// through /proc/self/fd/N: a way around Landlock's execute rules, which
+// only know paths.
+func execMemfd() string {
+	fd, err := unix.MemfdCreate("nucleus-escape", unix.MFD_CLOEXEC)
+	if err != nil {
+		return "memfd_create: " + outcome(err)
+	}
+	f := os.NewFile(uintptr(fd), "memfd")
+	defer f.Close()
+	prog, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return "read /bin/busybox: " + outcome(err)
+	}
+	if _, err := f.Write(prog); err != nil {
+		return "write: " + outcome(err)
+	}
+	p, err := os.StartProcess("/proc/self/fd/"+strconv.Itoa(fd), []string{"busybox", "true"}, &os.ProcAttr{})
+	if err != nil {
+		return outcome(err)
+	}
+	st, err := p.Wait()
+	if err != nil {
+		return "wait: " + outcome(err)
+	}
+	if !st.Success() {
+		return "exited " + st.String()
+	}
+	return "ok"
 }
 
 // setresuidRoundTrip needs CAP_SETUID to leave root at all; without it the

@@ -130,6 +130,8 @@ func escapeWant(hasKcore, hasSysrq bool) []escapeCase {
 		{"capset-sys-admin", []string{"EPERM"}, "not in the permitted or bounding set"},
 		{"ambient-raise", []string{"EPERM"}, "not permitted/inheritable"},
 		{"setuid-nobody-back-to-root", []string{"EPERM"}, "no CAP_SETUID"},
+		{"memfd-create-exec", []string{"EACCES"}, "vm.memfd_noexec = 2 in the container's pid namespace"},
+		{"exec-memfd", []string{"EACCES"}, "vm.memfd_noexec = 2: a memfd is created non-executable and sealed (Landlock does not cover memfds)"},
 		{"no_new_privs", []string{"1"}, "always set"},
 		{"caps", []string{"CapInh=0000000000000000 CapPrm=0000000000000000 CapEff=0000000000000000 CapBnd=0000000000000000 CapAmb=0000000000000000"}, "every capability dropped"},
 	}
