@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nucleus-containers/nucleus/internal/sandbox"
+	"github.com/nucleus-containers/nucleus/internal/sandbox/escapetest"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
 
@@ -17,10 +18,10 @@ import (
 func TestSeccompModes(t *testing.T) {
 	t.Run("unconfined", func(t *testing.T) {
 		s := withProbe(t, newSpec(t), "escape")
-		s.Exec.Environment["HOST_PORT"] = hostListener(t)
+		s.Exec.Environment[escapetest.EnvHostPort] = hostListener(t)
 		s.Isolation.Seccomp = spec.SeccompUnconfined
 		r := run(t, s)
-		got := parseOutcomes(r.stdout)
+		got := escapetest.Parse(strings.Split(r.stdout, "\n"))
 		if got["keyctl"] != "ok" {
 			t.Errorf("keyctl unconfined = %q, want ok (so EPERM under the default filter is seccomp's)", got["keyctl"])
 		}
@@ -52,11 +53,11 @@ func TestSeccompModes(t *testing.T) {
 // reachable (the opposite of the escape battery's host-tcp attempt).
 func TestHostNetwork(t *testing.T) {
 	s := withProbe(t, newSpec(t), "escape")
-	s.Exec.Environment["HOST_PORT"] = hostListener(t)
+	s.Exec.Environment[escapetest.EnvHostPort] = hostListener(t)
 	s.Network.Mode = spec.NetworkHost
 	s.Isolation.Namespaces = []spec.Namespace{spec.NSPid, spec.NSMount, spec.NSIPC, spec.NSUTS, spec.NSCgroup}
 	r := run(t, s)
-	if got := parseOutcomes(r.stdout)["host-tcp"]; got != "ok" {
+	if got := escapetest.Parse(strings.Split(r.stdout, "\n"))["host-tcp"]; got != "ok" {
 		t.Fatalf("host-tcp under network host = %q, want ok (stderr %q)", got, r.stderr)
 	}
 }

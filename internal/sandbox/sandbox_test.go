@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nucleus-containers/nucleus/internal/sandbox"
+	"github.com/nucleus-containers/nucleus/internal/sandbox/escapetest"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
 
@@ -42,98 +43,34 @@ func hostListener(t *testing.T) string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
+// TestEscapeBattery runs escapetest's attempts inside the default sandbox
+// (the test binary is the in-container program) and checks each against
+// escapetest.Want; e2e/escape_test.go does the same under a real systemd.
 func TestEscapeBattery(t *testing.T) {
 	hostname, _ := os.Hostname()
 	s := withProbe(t, newSpec(t), "escape")
-	s.Exec.Environment["HOST_PID"] = strconv.Itoa(os.Getpid())
-	s.Exec.Environment["HOST_PORT"] = hostListener(t)
+	s.Exec.Environment[escapetest.EnvHostPID] = strconv.Itoa(os.Getpid())
+	s.Exec.Environment[escapetest.EnvHostPort] = hostListener(t)
 
 	r := run(t, s)
 	if r.status != 0 {
 		t.Fatalf("probe exited %d\nstdout:\n%s\nstderr:\n%s", r.status, r.stdout, r.stderr)
 	}
-	got := parseOutcomes(r.stdout)
+	got := escapetest.Parse(strings.Split(r.stdout, "\n"))
 	t.Logf("outcomes:\n%s", r.stdout)
 	t.Logf("logs: %v", r.logs)
-	_, kcoreErr := os.Stat("/proc/kcore")
-	_, sysrqErr := os.Stat("/proc/sysrq-trigger")
-	for _, tc := range escapeWant(kcoreErr == nil, sysrqErr == nil) {
-		t.Run(tc.name, func(t *testing.T) {
-			g, ok := got[tc.name]
-			if !ok {
-				t.Fatalf("attempt %s did not report", tc.name)
+	for _, tc := range escapetest.Want(escapetest.ThisHost()) {
+		t.Run(tc.Name, func(t *testing.T) {
+			if tc.Skip != "" {
+				t.Skip(tc.Skip)
 			}
-			for _, w := range tc.want {
-				if g == w {
-					return
-				}
+			if err := tc.Check(got); err != nil {
+				t.Error(err)
 			}
-			t.Errorf("%s: got %q, want one of %q (%s)", tc.name, g, tc.want, tc.why)
 		})
 	}
 	if h, _ := os.Hostname(); h != hostname {
 		t.Errorf("host hostname changed from %q to %q", hostname, h)
-	}
-}
-
-type escapeCase struct {
-	name string
-	want []string
-	why  string
-}
-
-// escapeWant is the expected outcome of every escape attempt in the default
-// sandbox. Where two errnos are listed, both mean "refused" and which one
-// comes first depends on the kernel's order of checks (seccomp answers
-// EPERM before the kernel would say EACCES).
-func escapeWant(hasKcore, hasSysrq bool) []escapeCase {
-	absentOr := func(present bool, want ...string) []string {
-		if present {
-			return want
-		}
-		return []string{"ENOENT"} // this kernel has no such file
-	}
-	return []escapeCase{
-		{"mount", []string{"EPERM"}, "no CAP_SYS_ADMIN; seccomp"},
-		{"umount", []string{"EPERM"}, "no CAP_SYS_ADMIN; seccomp"},
-		{"unshare-user", []string{"EPERM"}, "seccomp refuses namespace flags: a user namespace needs no capability"},
-		{"unshare-mount", []string{"EPERM"}, "seccomp / no CAP_SYS_ADMIN"},
-		{"setns", []string{"EPERM"}, "no CAP_SYS_ADMIN; seccomp"},
-		{"pivot_root", []string{"EPERM"}, "no CAP_SYS_ADMIN; seccomp"},
-		{"chroot", []string{"EPERM"}, "no CAP_SYS_CHROOT"},
-		{"ptrace-init", []string{"EPERM"}, "init is non-dumpable, no CAP_SYS_PTRACE; seccomp"},
-		{"kexec_load", []string{"EPERM"}, "no CAP_SYS_BOOT; seccomp"},
-		{"init_module", []string{"EPERM"}, "no CAP_SYS_MODULE; seccomp"},
-		{"finit_module", []string{"EPERM"}, "no CAP_SYS_MODULE; seccomp"},
-		{"bpf", []string{"EPERM"}, "seccomp; unprivileged bpf disabled"},
-		{"keyctl", []string{"EPERM"}, "seccomp: keyrings are not namespaced"},
-		{"perf_event_open", []string{"EPERM", "EACCES"}, "seccomp (EPERM) or perf_event_paranoid (EACCES)"},
-		{"userfaultfd", []string{"EPERM"}, "seccomp; vm.unprivileged_userfaultfd"},
-		{"raw-socket", []string{"EPERM"}, "no CAP_NET_RAW; seccomp"},
-		{"packet-socket", []string{"EPERM", "EAFNOSUPPORT"}, "seccomp refuses AF_PACKET"},
-		{"write-etc-new", []string{"EROFS"}, "host /etc is a read-only bind"},
-		{"write-etc-passwd", []string{"EROFS"}, "host /etc is a read-only bind"},
-		{"write-usr-new", []string{"EROFS"}, "host /usr is a read-only bind"},
-		{"read-kcore", absentOr(hasKcore, "empty"), "masked by /dev/null"},
-		{"read-kallsyms", []string{"empty"}, "masked by /dev/null"},
-		{"write-sysrq-trigger", absentOr(hasSysrq, "EROFS"), "read-only bind of itself"},
-		{"write-proc-sys-core_pattern", []string{"EROFS"}, "/proc/sys is a read-only bind (core_pattern runs a host program as root)"},
-		{"create-in-sys", []string{"EROFS"}, "/sys is mounted read-only"},
-		{"signal-host-pid", []string{"ESRCH"}, "pid namespace: the test process does not exist inside"},
-		{"proc-host-pid", []string{"ENOENT"}, "fresh /proc of the pid namespace"},
-		{"proc-pid-count", []string{"2"}, "only init and the probe are visible"},
-		{"host-tcp", []string{"ECONNREFUSED"}, "network none: the container's loopback is not the host's"},
-		{"proc1-exe-write", []string{"EACCES"}, "init is non-dumpable (CVE-2019-5736)"},
-		{"proc1-exe-path", []string{"EACCES"}, "init is non-dumpable (CVE-2019-5736)"},
-		{"mknod", []string{"EPERM"}, "no CAP_MKNOD"},
-		{"sethostname", []string{"EPERM"}, "no CAP_SYS_ADMIN"},
-		{"capset-sys-admin", []string{"EPERM"}, "not in the permitted or bounding set"},
-		{"ambient-raise", []string{"EPERM"}, "not permitted/inheritable"},
-		{"setuid-nobody-back-to-root", []string{"EPERM"}, "no CAP_SETUID"},
-		{"memfd-create-exec", []string{"EACCES"}, "vm.memfd_noexec = 2 in the container's pid namespace"},
-		{"exec-memfd", []string{"EACCES"}, "vm.memfd_noexec = 2: a memfd is created non-executable and sealed (Landlock does not cover memfds)"},
-		{"no_new_privs", []string{"1"}, "always set"},
-		{"caps", []string{"CapInh=0000000000000000 CapPrm=0000000000000000 CapEff=0000000000000000 CapBnd=0000000000000000 CapAmb=0000000000000000"}, "every capability dropped"},
 	}
 }
 
