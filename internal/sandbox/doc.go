@@ -129,9 +129,13 @@
 // # User namespace "auto"
 //
 // Container ids 0..65535 map to a 65536-id host range starting at
-// 0x100000 + 65536*(fnv32(NAME) mod 16384): the same spec name always gets
-// the same range, so files the container creates keep their owner across
-// restarts. Host files appear owned by nobody unless owned by the range;
-// to give the container's uid N write access to a bound directory, chown it
-// to host uid base+N (the base is in /proc/<init pid>/uid_map).
+// 0x100000 + 65536*(FNV-1a 32-bit(NAME) mod 16384): the same spec name
+// always gets the same range, so files the container creates keep their
+// owner across restarts. Host files appear owned by the overflow id 65534
+// (nobody) unless owned by the range; to give the container's uid N write
+// access to a bound directory, chown it to host uid base+N (the base is in
+// /proc/<init pid>/uid_map). Bind sources and a rootfs are reached as the
+// namespace's root, an unprivileged host uid: the directories above them
+// must be searchable by others. nucleus.toml(5) "User namespaces" says the
+// same for users; TestUserNamespaceOwnership pins it.
 package sandbox
