@@ -230,9 +230,23 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// tableNames are the top-level tables as errors name them, made once
+// instead of at every Load.
+var tableNames = func() map[string]string {
+	m := make(map[string]string, len(topKeys))
+	for _, k := range topKeys {
+		m[k] = "[" + k + "]"
+	}
+	return m
+}()
+
 // sub returns the sub-table k (absent: a tbl with a nil node).
 func (t *tbl) sub(k string) *tbl {
-	st := &tbl{d: t.d, name: "[" + k + "]"}
+	name, ok := tableNames[k]
+	if !ok {
+		name = "[" + k + "]"
+	}
+	st := &tbl{d: t.d, name: name}
 	n := t.get(k)
 	if n == nil {
 		return st
