@@ -13,8 +13,8 @@ import (
 )
 
 func main() {
-	// The same binary is re-executed as the container's init and as the
-	// stage that execs the workload; MaybeInit never returns in those roles.
+	// The same binary is re-executed as the container's init (and, under
+	// gVisor, as the probe relay); those roles never return here.
 	sandbox.MaybeInit()
 	gvisor.MaybeRelay() // inside a gVisor sandbox: the probe relay of gvisor.Container.Dial
 	os.Exit(supervisor.Main(os.Args[1:], supervisor.Runtimes{spec.RuntimeNative: startNative, spec.RuntimeGVisor: startGVisor}))

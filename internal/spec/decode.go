@@ -62,6 +62,7 @@ const (
 	DefaultHealthInterval        = 10 * time.Second
 	DefaultHealthTimeout         = 2 * time.Second
 	DefaultHealthRetries         = 3
+	DefaultStopTimeout           = 10 * time.Second
 	DefaultWantedBy              = "multi-user.target"
 )
 
@@ -636,6 +637,7 @@ func (d *decoder) decodeExec(s *Spec, t *tbl) (hostNode *node) {
 			s.Exec.StopSignal = v
 		}
 	}
+	s.Exec.StopTimeout = DefaultStopTimeout
 	if dur, _, ok := t.duration("stop_timeout", false); ok {
 		s.Exec.StopTimeout = dur
 	}

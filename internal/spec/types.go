@@ -56,7 +56,7 @@ type Exec struct {
 	SupplementaryGroups []string          // names or gids, resolved inside the container
 	Hostname            string            // default: Name
 	StopSignal          syscall.Signal    // default SIGTERM
-	StopTimeout         time.Duration     // 0 = not set (systemd's default)
+	StopTimeout         time.Duration     // after the stop signal, SIGKILL; default 10s
 }
 
 // RestartPolicy is one of systemd's Restart= values.

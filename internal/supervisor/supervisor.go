@@ -28,11 +28,6 @@ const (
 	ExitFailure = 125
 )
 
-// DefaultStopTimeout is how long the workload has to exit after its stop
-// signal when [exec] stop_timeout is not set. The generator writes no
-// TimeoutStopSec= then, so systemd's default (90 s) stays well beyond it.
-const DefaultStopTimeout = 10 * time.Second
-
 // Workload is a started container as the supervisor sees it.
 // *sandbox.Container implements it.
 type Workload interface {
@@ -205,14 +200,10 @@ func (sup *supervisor) run() int {
 		if reason != "" {
 			sup.notify("STOPPING=1", "STATUS=stopping ("+reason+")")
 		}
-		timeout := s.Exec.StopTimeout
-		if timeout <= 0 {
-			timeout = DefaultStopTimeout
-		}
 		if err := w.Signal(s.Exec.StopSignal); err != nil {
 			sup.log("stop: %v", err)
 		}
-		killTimer = cfg.Clock.NewTimer(timeout)
+		killTimer = cfg.Clock.NewTimer(s.Exec.StopTimeout)
 		killC = killTimer.C()
 	}
 
@@ -265,11 +256,7 @@ func (sup *supervisor) run() int {
 			// nucleus-exec before the workload is gone.
 		case <-killC:
 			killC = nil
-			timeout := s.Exec.StopTimeout
-			if timeout <= 0 {
-				timeout = DefaultStopTimeout
-			}
-			sup.log("the workload did not exit within stop_timeout %s of %s; killing it", timeout, signalName(s.Exec.StopSignal))
+			sup.log("the workload did not exit within stop_timeout %s of %s; killing it", s.Exec.StopTimeout, signalName(s.Exec.StopSignal))
 			if err := w.Kill(); err != nil {
 				sup.log("%v", err)
 			}

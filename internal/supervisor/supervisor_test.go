@@ -235,7 +235,7 @@ func (h *harness) exitStatus() int {
 func webSpec() *spec.Spec {
 	return &spec.Spec{
 		Name: "web",
-		Exec: spec.Exec{Command: []string{"/srv/web"}, StopSignal: syscall.SIGTERM},
+		Exec: spec.Exec{Command: []string{"/srv/web"}, StopSignal: syscall.SIGTERM, StopTimeout: spec.DefaultStopTimeout},
 	}
 }
 
@@ -342,9 +342,9 @@ func TestRunStop(t *testing.T) {
 			wantSignals: []syscall.Signal{syscall.SIGQUIT}, wantStatus: 128 + int(syscall.SIGQUIT),
 		},
 		{
-			name: "ignores SIGTERM: killed after the default 10s", stopSignal: syscall.SIGTERM,
+			name: "ignores SIGTERM: killed after the spec's default 10s", stopSignal: syscall.SIGTERM, stopTimeout: spec.DefaultStopTimeout,
 			exitOn:   func(syscall.Signal) int { return -1 },
-			wantWait: DefaultStopTimeout, wantSignals: []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}, wantStatus: 137,
+			wantWait: spec.DefaultStopTimeout, wantSignals: []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}, wantStatus: 137,
 		},
 		{
 			name: "ignores SIGTERM: killed after stop_timeout", stopSignal: syscall.SIGTERM, stopTimeout: 3 * time.Second,
@@ -355,7 +355,9 @@ func TestRunStop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := webSpec()
 			s.Exec.StopSignal = tc.stopSignal
-			s.Exec.StopTimeout = tc.stopTimeout
+			if tc.stopTimeout > 0 {
+				s.Exec.StopTimeout = tc.stopTimeout
+			}
 			fake := newFake(1)
 			fake.exitOn = tc.exitOn
 			h := start(t, s, fake, 0)
