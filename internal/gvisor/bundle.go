@@ -2,33 +2,19 @@ package gvisor
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
+	"github.com/nucleus-containers/nucleus/internal/workload"
 )
 
-// defaultPath is the PATH every workload starts with (the spec may override
-// it); the same as the native sandbox's.
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// Paths inside the sandbox that belong to nucleus.
-const (
-	notifyPathInside = "/run/nucleus/notify"
-	relayPathInside  = "/run/nucleus/relay"
-)
-
-// hostViewDirs are the host directories a rootfs = "" container sees,
-// read-only; the same list as the native sandbox's. Entries that are
-// symlinks on the host (merged /usr: /bin -> usr/bin) are recreated as the
-// same symlinks in the bundle's root directory.
-var hostViewDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
+// relayPathInside is where the probe relay binary appears in the sandbox
+// (beside workload.NotifySocket, nucleus's other path in there).
+const relayPathInside = "/run/nucleus/relay"
 
 // OCI masked and read-only paths, matching what the native sandbox hides
 // under /proc and /sys. gVisor's own /proc has none of the host's kernel
@@ -41,46 +27,17 @@ var (
 	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 )
 
-// hostEntry is one host-view directory, or a symlink to recreate.
-type hostEntry struct {
-	Path    string
-	Symlink string // non-empty: recreate as a symlink with this target
-}
-
 // hostFacts are the host-side inputs of a bundle, gathered once so that
 // building the OCI config is a pure function of (spec, facts).
 type hostFacts struct {
-	BundleRoot string      // host directory used as the root when rootfs = ""
-	HostView   []hostEntry // rootfs = "" only
-	CredCopies string      // host directory of the workload's copies of the credentials, one file per name
-	Notify     string      // host path of the notify socket, "" = none
-	Relay      string      // host path of the relay binary, "" = not mounted
-	StartFIFO  string      // host path of the FIFO the poststart hook writes to
-	Shell      string      // host shell that runs the poststart hook
-	Identity   identity    // the resolved user
-}
-
-// gatherHostView lists the host-view entries that exist on this host.
-func gatherHostView() ([]hostEntry, error) {
-	var out []hostEntry
-	for _, d := range hostViewDirs {
-		fi, err := os.Lstat(d)
-		if err != nil {
-			continue // /lib32 etc. exist only on some hosts
-		}
-		e := hostEntry{Path: d}
-		if fi.Mode()&os.ModeSymlink != 0 {
-			t, err := os.Readlink(d)
-			if err != nil {
-				return nil, fmt.Errorf("host view %s: %w", d, err)
-			}
-			e.Symlink = t
-		} else if !fi.IsDir() {
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	BundleRoot string               // host directory used as the root when rootfs = ""
+	HostView   []workload.HostEntry // rootfs = "" only; symlinks are recreated in BundleRoot
+	CredCopies string               // host directory of the workload's copies of the credentials, one file per name
+	Notify     string               // host path of the notify socket, "" = none
+	Relay      string               // host path of the relay binary, "" = not mounted
+	StartFIFO  string               // host path of the FIFO the poststart hook writes to
+	Shell      string               // host shell that runs the poststart hook
+	Identity   workload.Identity    // the resolved user
 }
 
 // buildConfig turns a validated spec into the OCI runtime config runsc
@@ -89,10 +46,7 @@ func buildConfig(s *spec.Spec, f hostFacts) (*specs.Spec, error) {
 	if len(s.Exec.Command) == 0 {
 		return nil, fmt.Errorf("exec.command is empty")
 	}
-	env, err := workloadEnv(s, f)
-	if err != nil {
-		return nil, err
-	}
+	env := workloadEnv(s, f)
 	workdir := s.Exec.Workdir
 	if workdir == "" {
 		workdir = "/"
@@ -191,7 +145,7 @@ func buildConfig(s *spec.Spec, f hostFacts) (*specs.Spec, error) {
 	}
 	// nucleus's own files go last, so that no [[mount]] can hide them.
 	if f.Notify != "" {
-		mounts = append(mounts, specs.Mount{Destination: notifyPathInside, Type: "bind", Source: f.Notify, Options: []string{"bind", "nosuid", "nodev"}})
+		mounts = append(mounts, specs.Mount{Destination: workload.NotifySocket, Type: "bind", Source: f.Notify, Options: []string{"bind", "nosuid", "nodev"}})
 	}
 	if f.Relay != "" {
 		mounts = append(mounts, specs.Mount{Destination: relayPathInside, Type: "bind", Source: f.Relay, Options: []string{"bind", "ro", "nosuid", "nodev"}})
@@ -208,20 +162,6 @@ func buildConfig(s *spec.Spec, f hostFacts) (*specs.Spec, error) {
 	return cfg, nil
 }
 
-// credentialSource is where a credential is read from: under systemd the
-// copy LoadCredential= made in $CREDENTIALS_DIRECTORY, run by hand the
-// spec's source itself (as in the native sandbox).
-func credentialSource(c spec.Credential, credDir string) string {
-	if credDir != "" {
-		return filepath.Join(credDir, c.Name)
-	}
-	return c.Source
-}
-
-// maxCredentialSize bounds a credential's copy; systemd's own limit for
-// LoadCredential= is the same (CREDENTIAL_SIZE_MAX).
-const maxCredentialSize = 1 << 20
-
 // copyCredentials copies each credential into dir (created 0700, root's)
 // as a file owned by the workload's uid:gid, mode 0400, which the bundle
 // binds read-only at the target. Under systemd the source is a root-owned
@@ -229,7 +169,7 @@ const maxCredentialSize = 1 << 20
 // could not read it, and that file is systemd's, so it is never changed.
 // dir is in the container's state directory, under /run (a tmpfs), and is
 // removed with it.
-func copyCredentials(creds []spec.Credential, credDir, dir string, id identity) error {
+func copyCredentials(creds []spec.Credential, credDir, dir string, id workload.Identity) error {
 	if len(creds) == 0 {
 		return nil
 	}
@@ -237,7 +177,7 @@ func copyCredentials(creds []spec.Credential, credDir, dir string, id identity) 
 		return fmt.Errorf("credentials: %w", err)
 	}
 	for _, c := range creds {
-		src := credentialSource(c, credDir)
+		src := workload.CredentialSource(c, credDir)
 		if err := copyCredential(src, filepath.Join(dir, c.Name), id); err != nil {
 			return fmt.Errorf("credential %s: %w", c.Name, err)
 		}
@@ -245,18 +185,15 @@ func copyCredentials(creds []spec.Credential, credDir, dir string, id identity) 
 	return nil
 }
 
-func copyCredential(src, dst string, id identity) error {
+func copyCredential(src, dst string, id workload.Identity) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	b, err := io.ReadAll(io.LimitReader(in, maxCredentialSize+1))
+	b, err := workload.ReadCredential(in, src)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", src, err)
-	}
-	if len(b) > maxCredentialSize {
-		return fmt.Errorf("%s is larger than %d bytes", src, maxCredentialSize)
+		return err
 	}
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, 0o400)
 	if err != nil {
@@ -275,50 +212,20 @@ func copyCredential(src, dst string, id identity) error {
 	return out.Close()
 }
 
-// refusedEnv reports whether a variable may not be set by the spec; the
-// same rule as the native sandbox's.
-func refusedEnv(name string) bool {
-	return strings.HasPrefix(name, "LD_") || name == "NOTIFY_SOCKET"
-}
-
-// workloadEnv is the documented default environment (PATH, container,
-// HOSTNAME, HOME, USER, NOTIFY_SOCKET with notify), then the spec's, sorted.
-func workloadEnv(s *spec.Spec, f hostFacts) ([]string, error) {
+// workloadEnv is workload.Env with HOME and USER: gVisor always has its
+// own UTS namespace, so HOSTNAME is the spec's host name.
+func workloadEnv(s *spec.Spec, f hostFacts) []string {
 	hostname := s.Exec.Hostname
 	if hostname == "" {
 		hostname = s.Name
 	}
-	env := map[string]string{
-		"PATH":      defaultPath,
-		"container": "nucleus",
-		"HOSTNAME":  hostname,
-		"HOME":      f.Identity.Home,
-		"USER":      f.Identity.Name,
-	}
-	if f.Notify != "" {
-		env["NOTIFY_SOCKET"] = notifyPathInside
-	}
-	for k, v := range s.Exec.Environment {
-		if refusedEnv(k) {
-			return nil, fmt.Errorf("exec.environment: %s may not be set (dynamic-loader and notify variables are refused)", k)
-		}
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
-			return nil, fmt.Errorf("exec.environment: invalid variable %q", k)
-		}
-		env[k] = v
-	}
-	out := make([]string, 0, len(env))
-	for k, v := range env {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out, nil
+	return workload.WithUser(workload.Env(s.Exec.Environment, hostname, f.Notify != ""), f.Identity)
 }
 
 // prepareRoot creates the bundle's root directory for rootfs = "": empty
 // mountpoints for the host-view directories and the host's merged-/usr
 // symlinks.
-func prepareRoot(dir string, view []hostEntry) error {
+func prepareRoot(dir string, view []workload.HostEntry) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bundle root: %w", err)
 	}

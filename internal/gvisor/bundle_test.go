@@ -6,7 +6,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
+	"github.com/nucleus-containers/nucleus/internal/workload"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
@@ -37,7 +37,7 @@ func TestBuildConfigGolden(t *testing.T) {
 	if err != nil || len(specFiles) == 0 {
 		t.Fatalf("no specs in testdata/specs: %v", err)
 	}
-	hostView := []hostEntry{{Path: "/usr"}, {Path: "/bin", Symlink: "usr/bin"}, {Path: "/lib", Symlink: "usr/lib"}, {Path: "/etc"}}
+	hostView := []workload.HostEntry{{Path: "/usr"}, {Path: "/bin", Symlink: "usr/bin"}, {Path: "/lib", Symlink: "usr/lib"}, {Path: "/etc"}}
 	for _, path := range specFiles {
 		name := strings.TrimSuffix(filepath.Base(path), ".toml")
 		t.Run(name, func(t *testing.T) {
@@ -90,50 +90,6 @@ func TestBuildConfigGolden(t *testing.T) {
 	}
 }
 
-// TestBuildConfigRefusals: environment the native sandbox refuses is
-// refused here too.
-func TestBuildConfigRefusals(t *testing.T) {
-	for _, k := range []string{"LD_PRELOAD", "NOTIFY_SOCKET"} {
-		s := &spec.Spec{Name: "x", Exec: spec.Exec{Command: []string{"/bin/true"}, Environment: map[string]string{k: "v"}}}
-		if _, err := buildConfig(s, hostFacts{}); err == nil || !strings.Contains(err.Error(), k) {
-			t.Errorf("environment %s: err = %v, want a refusal naming it", k, err)
-		}
-	}
-}
-
-func TestResolveIdentity(t *testing.T) {
-	v := &view{rootfs: testRootfs(t)}
-	cases := []struct {
-		user   string
-		groups []string
-		want   identity
-		err    string
-	}{
-		{"", nil, identity{UID: 0, GID: 0, Name: "root", Home: "/root"}, ""},
-		{"app", nil, identity{UID: 1000, GID: 1000, SupGIDs: []uint32{29, 44}, Name: "app", Home: "/home/app"}, ""},
-		{"svc:audio", nil, identity{UID: 1001, GID: 29, SupGIDs: []uint32{29}, Name: "svc", Home: "/srv"}, ""},
-		{"1000", []string{"svc", "7"}, identity{UID: 1000, GID: 1000, SupGIDs: []uint32{29, 44, 1001, 7}, Name: "app", Home: "/home/app"}, ""},
-		{"5000", nil, identity{UID: 5000, GID: 5000, Name: "5000", Home: "/"}, ""},
-		{"5000:6000", nil, identity{UID: 5000, GID: 6000, Name: "5000", Home: "/"}, ""},
-		{"nobody", nil, identity{}, `user "nobody" not found in the container's /etc/passwd`},
-		{"app:nogroup", nil, identity{}, `group "nogroup" not found`},
-		{"app", []string{"nogroup"}, identity{}, `supplementary_groups: group "nogroup" not found`},
-	}
-	for _, tc := range cases {
-		got, err := v.resolveIdentity(tc.user, tc.groups)
-		switch {
-		case tc.err != "":
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("resolveIdentity(%q, %v) error = %v, want %q", tc.user, tc.groups, err, tc.err)
-			}
-		case err != nil:
-			t.Errorf("resolveIdentity(%q, %v): %v", tc.user, tc.groups, err)
-		case !reflect.DeepEqual(got, tc.want):
-			t.Errorf("resolveIdentity(%q, %v) = %+v, want %+v", tc.user, tc.groups, got, tc.want)
-		}
-	}
-}
-
 func TestLookCommand(t *testing.T) {
 	root := testRootfs(t)
 	hostDir := t.TempDir()
@@ -141,7 +97,7 @@ func TestLookCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	withRootfs := &view{rootfs: root, binds: []spec.Mount{{Type: spec.MountBind, Source: hostDir, Target: "/opt/bin"}}}
-	hostView := &view{hostView: []hostEntry{{Path: "/usr"}, {Path: "/bin", Symlink: "usr/bin"}}}
+	hostView := &view{hostView: []workload.HostEntry{{Path: "/usr"}, {Path: "/bin", Symlink: "usr/bin"}}}
 	cases := []struct {
 		name string
 		v    *view
@@ -156,11 +112,11 @@ func TestLookCommand(t *testing.T) {
 		{"not executable", withRootfs, "/usr/bin/data", "", exitNotExecutable},
 		{"a directory", withRootfs, "/usr/bin/adir", "", exitNotExecutable},
 		{"missing", withRootfs, "/usr/bin/missing", "", exitNotFound},
-		{"missing in PATH", withRootfs, "missing", defaultPath, exitNotFound},
+		{"missing in PATH", withRootfs, "missing", workload.DefaultPath, exitNotFound},
 		{"relative PATH entries ignored", withRootfs, "tool", "usr/bin", exitNotFound},
 		{"symlink escaping the rootfs stays inside", withRootfs, "/../../../../usr/bin/tool", "", 0},
 		{"host view", hostView, "/usr/bin/sh", "", 0},
-		{"host view PATH", hostView, "sh", defaultPath, 0},
+		{"host view PATH", hostView, "sh", workload.DefaultPath, 0},
 		{"outside the host view", hostView, "/opt/tool", "", exitNotFound},
 	}
 	for _, tc := range cases {

@@ -59,6 +59,7 @@ import (
 
 	"github.com/nucleus-containers/nucleus/internal/sandbox"
 	"github.com/nucleus-containers/nucleus/internal/spec"
+	"github.com/nucleus-containers/nucleus/internal/workload"
 )
 
 // Environment variables that tune the runtime (set them on the unit with
@@ -135,9 +136,9 @@ func Start(s *spec.Spec, opts sandbox.Options) (*Container, error) {
 
 	// Everything the bundle depends on is checked before anything is
 	// written or started.
-	var hv []hostEntry
+	var hv []workload.HostEntry
 	if s.Isolation.Rootfs == "" {
-		if hv, err = gatherHostView(); err != nil {
+		if hv, err = workload.HostView(); err != nil {
 			return nil, fmt.Errorf("gvisor: %w", err)
 		}
 	} else if fi, err := os.Stat(s.Isolation.Rootfs); err != nil || !fi.IsDir() {
@@ -189,7 +190,7 @@ func Start(s *spec.Spec, opts sandbox.Options) (*Container, error) {
 		return nil, fmt.Errorf("gvisor: %w", err)
 	}
 	c.proc = *cfg.Process
-	if code, why := v.lookCommand(s.Exec.Command[0], envValue(cfg.Process.Env, "PATH")); code != 0 {
+	if code, why := v.lookCommand(s.Exec.Command[0], workload.EnvValue(cfg.Process.Env, "PATH")); code != 0 {
 		logf("%v", why)
 		// Nothing starts, but what a killed predecessor left still goes.
 		if err := c.removeStale(); err != nil {
@@ -258,7 +259,7 @@ func checkSources(s *spec.Spec) error {
 	}
 	credDir := os.Getenv("CREDENTIALS_DIRECTORY")
 	for _, cr := range s.Credentials {
-		src := credentialSource(cr, credDir)
+		src := workload.CredentialSource(cr, credDir)
 		fi, err := os.Stat(src)
 		if err != nil {
 			return fmt.Errorf("gvisor: credential %s: %w", cr.Name, err)
@@ -523,15 +524,8 @@ func fifoHasData(f *os.File) bool {
 // killed. Then it removes the state directory.
 func (c *Container) wait() {
 	err := c.cmd.Wait()
-	status := 0
-	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
-		switch {
-		case ws.Exited():
-			status = ws.ExitStatus()
-		case ws.Signaled():
-			status = 128 + int(ws.Signal())
-		}
-	} else if err != nil {
+	status, ok := workload.ExitStatus(c.cmd.ProcessState)
+	if !ok && err != nil {
 		c.waitErr = fmt.Errorf("gvisor: wait for runsc: %w", err)
 	}
 	c.status = status
@@ -544,15 +538,6 @@ func orDefault(f, def *os.File) *os.File {
 		return f
 	}
 	return def
-}
-
-func envValue(env []string, key string) string {
-	for _, e := range env {
-		if k, v, ok := strings.Cut(e, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }
 
 // exited reports whether the workload has ended.
@@ -761,7 +746,7 @@ func (c *Container) Dial(ctx context.Context, network, addr string) (net.Conn, e
 	p := specs.Process{
 		User:            specs.User{UID: 0, GID: 0},
 		Args:            []string{relayPathInside, relayArg, network, addr, timeout.String()},
-		Env:             []string{"PATH=" + defaultPath},
+		Env:             []string{"PATH=" + workload.DefaultPath},
 		Cwd:             "/",
 		Capabilities:    &specs.LinuxCapabilities{},
 		NoNewPrivileges: true,

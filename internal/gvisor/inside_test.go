@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nucleus-containers/nucleus/internal/sandbox"
+	"github.com/nucleus-containers/nucleus/internal/workload"
 )
 
 // TestInside runs a workload under runsc that reports, from inside, what it
@@ -113,7 +114,7 @@ target = "/run/secrets/token"
 		{"user", "nobody", "USER from passwd"},
 		{"app", "prod", "spec environment"},
 		{"container", "nucleus", "default environment"},
-		{"path", defaultPath, "default PATH"},
+		{"path", workload.DefaultPath, "default PATH"},
 		{"hostname", "inside-test", "exec.hostname"},
 		{"pwd", "/tmp", "exec.workdir"},
 		{"hello", "from-host", "[[mount]] bind"},

@@ -120,11 +120,13 @@
 //
 // # Environment
 //
-// The workload's environment is reset to PATH=/usr/local/sbin:
-// /usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, HOME (from passwd), USER,
-// HOSTNAME, container=nucleus, NOTIFY_SOCKET=/run/nucleus/notify only with
-// a notify socket, then the spec's [exec] environment on top. TERM is not
-// passed. Variables starting with LD_ and NOTIFY_SOCKET are refused.
+// The workload's environment is reset to workload.Env's (shared with the
+// gVisor runtime): PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
+// /sbin:/bin, HOME (from passwd), USER, HOSTNAME (the host's without a UTS
+// namespace), container=nucleus, NOTIFY_SOCKET=/run/nucleus/notify only
+// with a notify socket, then the spec's [exec] environment on top. TERM is
+// not passed. Variables starting with LD_ and NOTIFY_SOCKET never reach
+// here: spec refuses them.
 //
 // # User namespace "auto"
 //

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
+	"github.com/nucleus-containers/nucleus/internal/workload"
 )
 
 // The layout is built bubblewrap-style: inside init's private mount
@@ -85,7 +85,7 @@ func setupFilesystem(p *plan, log logf) error {
 		}
 	}
 	if p.Notify != "" {
-		if err := bindMount(p.Notify, notifyPathInside, true, true, oldRoot); err != nil {
+		if err := bindMount(p.Notify, workload.NotifySocket, true, true, oldRoot); err != nil {
 			return fmt.Errorf("notify socket: %w", err)
 		}
 	}
@@ -442,13 +442,10 @@ func readCredentials(creds []credentialStep) ([][]byte, error) {
 		if f == nil {
 			return nil, fmt.Errorf("credential %s: descriptor %d not passed", c.Name, c.FD)
 		}
-		b, err := io.ReadAll(io.LimitReader(f, maxCredentialSize+1))
+		b, err := workload.ReadCredential(f, c.Source)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("credential %s: read %s: %w", c.Name, c.Source, err)
-		}
-		if len(b) > maxCredentialSize {
-			return nil, fmt.Errorf("credential %s: %s is larger than %d bytes", c.Name, c.Source, maxCredentialSize)
+			return nil, fmt.Errorf("credential %s: %w", c.Name, err)
 		}
 		out[i] = b
 	}

@@ -5,23 +5,11 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
+	"github.com/nucleus-containers/nucleus/internal/workload"
 )
-
-// defaultPath is the PATH every workload starts with (the spec may override).
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// notifyPathInside is where the notify socket appears inside the container.
-const notifyPathInside = "/run/nucleus/notify"
-
-// hostViewDirs are the host directories a rootfs = "" container sees,
-// read-only, nosuid, nodev. Entries that are symlinks on the host (the
-// merged-/usr layout: /bin -> usr/bin) are recreated as the same symlinks.
-var hostViewDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
 
 // userNSBase and userNSSize define the host id range for user_namespace =
 // "auto": container ids 0..userNSSize-1 map to hostBase+0.., where hostBase
@@ -45,9 +33,9 @@ type plan struct {
 	UserNS      bool
 	HostUIDBase int // first host uid/gid of the user namespace range
 
-	Rootfs   string      // host path of a directory rootfs; "" = tmpfs root + host view
-	ReadOnly bool        // root (tmpfs or rootfs bind) read-only
-	HostView []hostEntry // rootfs = "": the host dirs to show
+	Rootfs   string               // host path of a directory rootfs; "" = tmpfs root + host view
+	ReadOnly bool                 // root (tmpfs or rootfs bind) read-only
+	HostView []workload.HostEntry // rootfs = "": the host dirs to show (workload.HostView), read-only, nosuid, nodev
 	Mounts   []mountStep
 	// Credentials are copied (not bound) into the container; see
 	// mountCredentials.
@@ -55,12 +43,6 @@ type plan struct {
 	Notify      string           // host path of the notify socket; "" = none
 
 	Exec execPlan
-}
-
-// hostEntry is one host-view directory, or a symlink to recreate.
-type hostEntry struct {
-	Path    string
-	Symlink string // non-empty: recreate as a symlink with this target
 }
 
 // mountStep is one [[mount]] or credential in the order it is applied.
@@ -84,10 +66,6 @@ type credentialStep struct {
 	Target string // inside the container
 	FD     int    // descriptor number in init; set by Start
 }
-
-// maxCredentialSize bounds a credential's copy; systemd's own limit for
-// LoadCredential= is the same (CREDENTIAL_SIZE_MAX).
-const maxCredentialSize = 1 << 20
 
 // execPlan is what init applies to the workload (and each probe). Identity fields are
 // filled in by init after pivot_root (names resolve in the container's
@@ -133,13 +111,6 @@ func (e *setupError) Error() string { return e.msg }
 
 func setupErrorf(format string, args ...any) error {
 	return &setupError{msg: fmt.Sprintf(format, args...)}
-}
-
-// refusedEnv reports whether a variable may not be set by the spec: the
-// dynamic loader's variables would let a spec inject code into every
-// program in the container, and NOTIFY_SOCKET belongs to nucleus.
-func refusedEnv(name string) bool {
-	return strings.HasPrefix(name, "LD_") || name == "NOTIFY_SOCKET"
 }
 
 // newPlan turns a validated spec into a plan, checking what can be checked
@@ -201,23 +172,11 @@ func newPlan(s *spec.Spec, opts Options) (*plan, error) {
 		}
 		p.Rootfs = filepath.Clean(iso.Rootfs)
 	} else {
-		for _, d := range hostViewDirs {
-			fi, err := os.Lstat(d)
-			if err != nil {
-				continue // /lib32 etc. exist only on some hosts
-			}
-			e := hostEntry{Path: d}
-			if fi.Mode()&os.ModeSymlink != 0 {
-				t, err := os.Readlink(d)
-				if err != nil {
-					return nil, setupErrorf("sandbox: host view %s: %v", d, err)
-				}
-				e.Symlink = t
-			} else if !fi.IsDir() {
-				continue
-			}
-			p.HostView = append(p.HostView, e)
+		hv, err := workload.HostView()
+		if err != nil {
+			return nil, setupErrorf("sandbox: %v", err)
 		}
+		p.HostView = hv
 	}
 
 	// [[mount]] entries then credentials, in spec order.
@@ -236,13 +195,7 @@ func newPlan(s *spec.Spec, opts Options) (*plan, error) {
 	}
 	credDir := os.Getenv("CREDENTIALS_DIRECTORY")
 	for _, c := range s.Credentials {
-		// Under systemd the credential was loaded by LoadCredential= and
-		// lives in $CREDENTIALS_DIRECTORY; run by hand, the spec's source
-		// is used directly.
-		src := c.Source
-		if credDir != "" {
-			src = filepath.Join(credDir, c.Name)
-		}
+		src := workload.CredentialSource(c, credDir)
 		fi, err := os.Stat(src)
 		if err != nil {
 			return nil, setupErrorf("sandbox: credential %s: %v", c.Name, err)
@@ -250,8 +203,8 @@ func newPlan(s *spec.Spec, opts Options) (*plan, error) {
 		if fi.IsDir() {
 			return nil, setupErrorf("sandbox: credential %s: %s is a directory", c.Name, src)
 		}
-		if fi.Size() > maxCredentialSize {
-			return nil, setupErrorf("sandbox: credential %s: %s is larger than %d bytes", c.Name, src, maxCredentialSize)
+		if fi.Size() > workload.MaxCredentialSize {
+			return nil, setupErrorf("sandbox: credential %s: %s is larger than %d bytes", c.Name, src, workload.MaxCredentialSize)
 		}
 		p.Credentials = append(p.Credentials, credentialStep{Name: c.Name, Source: src, Target: filepath.Clean(c.Target)})
 	}
@@ -267,10 +220,7 @@ func newPlan(s *spec.Spec, opts Options) (*plan, error) {
 	if err != nil {
 		return nil, setupErrorf("sandbox: capabilities: %v", err)
 	}
-	env, err := workloadEnv(s, p)
-	if err != nil {
-		return nil, err
-	}
+	env := workloadEnv(s, p)
 	workdir := s.Exec.Workdir
 	if workdir == "" {
 		workdir = "/"
@@ -300,37 +250,15 @@ func newPlan(s *spec.Spec, opts Options) (*plan, error) {
 	return p, nil
 }
 
-// workloadEnv builds the documented default environment plus the spec's.
-// HOME and USER are added by init once the user is resolved.
-func workloadEnv(s *spec.Spec, p *plan) ([]string, error) {
-	env := map[string]string{
-		"PATH":      defaultPath,
-		"container": "nucleus",
-	}
+// workloadEnv is workload.Env for this plan; HOME and USER are added by
+// init once the user is resolved. Without a UTS namespace the workload
+// shares the host's name, and HOSTNAME says so.
+func workloadEnv(s *spec.Spec, p *plan) []string {
 	hostname := p.Hostname
 	if hostname == "" {
-		h, _ := os.Hostname()
-		hostname = h
+		hostname, _ = os.Hostname()
 	}
-	env["HOSTNAME"] = hostname
-	if p.Notify != "" {
-		env["NOTIFY_SOCKET"] = notifyPathInside
-	}
-	for k, v := range s.Exec.Environment {
-		if refusedEnv(k) {
-			return nil, setupErrorf("sandbox: exec.environment: %s may not be set (dynamic-loader and notify variables are refused)", k)
-		}
-		if strings.ContainsRune(k, '=') || k == "" || strings.ContainsRune(k, 0) || strings.ContainsRune(v, 0) {
-			return nil, setupErrorf("sandbox: exec.environment: invalid variable %q", k)
-		}
-		env[k] = v
-	}
-	out := make([]string, 0, len(env))
-	for k, v := range env {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out, nil
+	return workload.Env(s.Exec.Environment, hostname, p.Notify != "")
 }
 
 // landlockRules decides which paths the workload may touch; see the

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
+	"github.com/nucleus-containers/nucleus/internal/workload"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.plan.json golden files")
@@ -102,7 +103,7 @@ func withoutHostView(paths []string) []string {
 	var out []string
 	for _, p := range paths {
 		host := false
-		for _, h := range hostViewDirs {
+		for _, h := range workload.HostViewDirs {
 			if p == h {
 				host = true
 			}
@@ -120,9 +121,6 @@ func TestPlanRefuses(t *testing.T) {
 		mutate func(*spec.Spec)
 		want   string
 	}{
-		{"LD_PRELOAD", func(s *spec.Spec) { s.Exec.Environment["LD_PRELOAD"] = "x.so" }, "sandbox: exec.environment: LD_PRELOAD may not be set (dynamic-loader and notify variables are refused)"},
-		{"LD_LIBRARY_PATH", func(s *spec.Spec) { s.Exec.Environment["LD_LIBRARY_PATH"] = "/x" }, "sandbox: exec.environment: LD_LIBRARY_PATH may not be set (dynamic-loader and notify variables are refused)"},
-		{"NOTIFY_SOCKET", func(s *spec.Spec) { s.Exec.Environment["NOTIFY_SOCKET"] = "/x" }, "sandbox: exec.environment: NOTIFY_SOCKET may not be set (dynamic-loader and notify variables are refused)"},
 		{"unknown capability", func(s *spec.Spec) { s.Isolation.Capabilities = []string{"CAP_NOPE"} }, `sandbox: capabilities: unknown capability "CAP_NOPE"`},
 		{"gvisor", func(s *spec.Spec) { s.Isolation.Runtime = spec.RuntimeGVisor }, `sandbox: runtime "gvisor" is not the native sandbox`},
 		{"rootfs is a file", func(s *spec.Spec) { s.Isolation.Rootfs = "/etc/passwd" }, "sandbox: rootfs /etc/passwd is not a directory"},

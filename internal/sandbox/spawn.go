@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nucleus-containers/nucleus/internal/seccomp"
+	"github.com/nucleus-containers/nucleus/internal/workload"
 )
 
 // Exit statuses when the workload cannot be started.
@@ -66,7 +67,7 @@ func spawnOnThisThread(ep *execPlan, filter *seccomp.Filter, stdio [3]uintptr, r
 	if err := unix.Access(ep.Workdir, unix.X_OK); err != nil {
 		return setup(fmt.Errorf("workdir %s: %w", ep.Workdir, err))
 	}
-	path, err := lookCommand(ep.Argv[0], envValue(ep.Env, "PATH"))
+	path, err := lookCommand(ep.Argv[0], workload.EnvValue(ep.Env, "PATH"))
 	if err != nil {
 		return spawned{code: commandErrorCode(err), err: err}
 	}
@@ -233,7 +234,7 @@ func lookCommand(name, path string) (string, error) {
 		return name, nil
 	}
 	if path == "" {
-		path = defaultPath
+		path = workload.DefaultPath
 	}
 	var denied error
 	for _, dir := range filepath.SplitList(path) {
@@ -255,13 +256,4 @@ func lookCommand(name, path string) (string, error) {
 		return "", denied
 	}
 	return "", fmt.Errorf("%s: %w in PATH %s", name, errNotFound, path)
-}
-
-func envValue(env []string, key string) string {
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
+	"github.com/nucleus-containers/nucleus/internal/workload"
 )
 
 // Options are the supervisor's settings for one container.
@@ -223,15 +224,8 @@ func (c *Container) readControl(started chan<- message) {
 // the kernel has already killed and reaped everything else in it.
 func (c *Container) waitInit() {
 	err := c.cmd.Wait()
-	status := 0
-	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
-		switch {
-		case ws.Exited():
-			status = ws.ExitStatus()
-		case ws.Signaled():
-			status = 128 + int(ws.Signal())
-		}
-	} else if err != nil {
+	status, ok := workload.ExitStatus(c.cmd.ProcessState)
+	if !ok && err != nil {
 		c.waitErr = fmt.Errorf("sandbox: wait for init: %w", err)
 	}
 	c.mu.Lock()
