@@ -61,11 +61,11 @@ func (v *view) hostPath(inside string) (string, bool) {
 	return "", false
 }
 
-// Exit statuses for a command that cannot be run, the shell's convention
-// (and the native sandbox's).
+// Exit statuses for a command that cannot be run, shared with the native
+// sandbox.
 const (
-	exitNotExecutable = 126
-	exitNotFound      = 127
+	exitNotExecutable = workload.ExitNotExecutable
+	exitNotFound      = workload.ExitNotFound
 )
 
 // lookCommand resolves argv0 the way the sandbox will (PATH search for a bare

@@ -19,8 +19,8 @@ import (
 // Exit statuses when the workload cannot be started.
 const (
 	exitSetup         = 125 // the sandbox failed to apply a restriction
-	exitNotExecutable = 126
-	exitNotFound      = 127
+	exitNotExecutable = workload.ExitNotExecutable
+	exitNotFound      = workload.ExitNotFound
 )
 
 // spawned is a process started by spawnRestricted.

@@ -54,19 +54,20 @@ func WithUser(env []string, id Identity) []string {
 
 // EnvValue returns the value of key in env ("" when unset).
 func EnvValue(env []string, key string) string {
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
+	v, _ := lookupEnv(env, key)
+	return v
 }
 
 func hasVar(env []string, key string) bool {
+	_, ok := lookupEnv(env, key)
+	return ok
+}
+
+func lookupEnv(env []string, key string) (string, bool) {
 	for _, kv := range env {
-		if k, _, ok := strings.Cut(kv, "="); ok && k == key {
-			return true
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v, true
 		}
 	}
-	return false
+	return "", false
 }

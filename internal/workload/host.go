@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
@@ -75,25 +74,4 @@ func ReadCredential(r io.Reader, source string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", source, MaxCredentialSize)
 	}
 	return b, nil
-}
-
-// ExitStatus is the status nucleus reports for a finished process: its
-// exit code, or 128+signal when a signal killed it (the shell's
-// convention). ok is false when ps carries no wait status (nil: the
-// process was never waited for).
-func ExitStatus(ps *os.ProcessState) (status int, ok bool) {
-	if ps == nil {
-		return 0, false
-	}
-	ws, ok := ps.Sys().(syscall.WaitStatus)
-	if !ok {
-		return 0, false
-	}
-	switch {
-	case ws.Exited():
-		return ws.ExitStatus(), true
-	case ws.Signaled():
-		return 128 + int(ws.Signal()), true
-	}
-	return 0, true
 }
