@@ -318,7 +318,7 @@ func render(out, dir, notesDir string) error {
 		if r.loadEnd != "" {
 			w(", %s at the end", r.loadEnd)
 		}
-		w(" on %d CPUs.\n\n", m.Cores)
+		w(" on %d CPUs (during the run, the load is mostly the benchmarks' own: see the run log).\n\n", m.Cores)
 	} else {
 		w("Machine details missing (`report collect` did not run).\n\n")
 	}
