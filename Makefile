@@ -12,7 +12,7 @@ export CGO_ENABLED = 0
 LDFLAGS := -s -w -X github.com/nucleus-containers/nucleus/internal/version.Version=$(VERSION) \
 	-X github.com/nucleus-containers/nucleus/internal/version.ExecPath=$(LIBEXECDIR)/nucleus-exec
 
-.PHONY: all build deps test unit e2e check lint fuzz clean
+.PHONY: all build deps test unit race e2e check lint fuzz clean
 
 all: build
 
@@ -38,7 +38,12 @@ lint:
 	$(GO) vet ./...
 	staticcheck ./...
 
-test: lint unit e2e
+# The supervisor's concurrency (probe loops, notify relay, signal handling)
+# under the race detector; -race needs cgo, the shipped binaries do not.
+race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./internal/probe/... ./internal/notify/... ./internal/supervisor/...
+
+test: lint unit race e2e
 
 check: deps test
 
