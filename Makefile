@@ -47,6 +47,15 @@ test: lint unit race e2e
 
 check: deps test
 
+# fuzz runs every fuzz target for FUZZTIME each (by hand; the seed corpora
+# under testdata/fuzz run as ordinary tests in `make unit`). A run count
+# (e.g. FUZZTIME=1500000x) avoids a Go 1.26 fuzz-deadline bug.
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/spec
+	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./internal/unit
+	$(GO) test -run '^$$' -fuzz '^FuzzSpecToUnit$$' -fuzztime $(FUZZTIME) ./internal/generator
+
 clean:
 	rm -rf bin build
 
