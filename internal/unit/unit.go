@@ -176,12 +176,7 @@ func (r *renderer) render(s *spec.Spec, opt Options) {
 		r.line("SuccessExitStatus", strconv.Itoa(128+int(s.Exec.StopSignal)))
 	}
 	if p := s.Restart.Policy; p != "" {
-		switch p {
-		case "no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always":
-			r.line("Restart", string(p))
-		default:
-			r.fail("[restart] policy", "%q is not a systemd Restart= value", string(p))
-		}
+		r.line("Restart", string(p)) // spec validated it against systemd's list
 	}
 	if s.Restart.Delay > 0 {
 		r.line("RestartSec", formatTimespan(s.Restart.Delay))

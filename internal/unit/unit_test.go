@@ -197,7 +197,6 @@ func TestRenderRejects(t *testing.T) {
 		{"credential name with colon", func(s *spec.Spec) { s.Credentials = []spec.Credential{{Name: "a:b", Source: "/x"}} }, "", "[[credential]] name", "not a valid credential name"},
 		{"credential source trailing blank", func(s *spec.Spec) { s.Credentials = []spec.Credential{{Name: "a", Source: "/x "}} }, "", "[[credential]] source", "blanks"},
 		{"credential source not clean", func(s *spec.Spec) { s.Credentials = []spec.Credential{{Name: "a", Source: "/x/../y"}} }, "", "[[credential]] source", "clean"},
-		{"restart policy", func(s *spec.Spec) { s.Restart.Policy = "sometimes" }, "", "[restart] policy", "not a systemd Restart= value"},
 		{"exec path with blank", func(s *spec.Spec) {}, "/opt/my nucleus/nucleus-exec", "nucleus-exec path", "absolute"},
 		{"exec path relative", func(s *spec.Spec) {}, "nucleus-exec", "nucleus-exec path", "absolute"},
 	}
