@@ -71,10 +71,7 @@ func buildConfig(s *spec.Spec, f hostFacts) (*specs.Spec, error) {
 	if n := uint64(s.Resources.NOFile); n > 0 {
 		proc.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: n, Soft: n}}
 	}
-	hostname := s.Exec.Hostname
-	if hostname == "" {
-		hostname = s.Name
-	}
+	hostname := containerHostname(s)
 
 	cfg := &specs.Spec{
 		Version:  specs.Version,
@@ -215,11 +212,17 @@ func copyCredential(src, dst string, id workload.Identity) error {
 // workloadEnv is workload.Env with HOME and USER: gVisor always has its
 // own UTS namespace, so HOSTNAME is the spec's host name.
 func workloadEnv(s *spec.Spec, f hostFacts) []string {
-	hostname := s.Exec.Hostname
-	if hostname == "" {
-		hostname = s.Name
+	return workload.WithUser(workload.Env(s.Exec.Environment, containerHostname(s), f.Notify != ""), f.Identity)
+}
+
+// containerHostname is the sandbox's host name. gVisor always has its own
+// UTS namespace, even where the spec has none (and so no [exec] hostname):
+// then the spec's NAME serves.
+func containerHostname(s *spec.Spec) string {
+	if s.Exec.Hostname != "" {
+		return s.Exec.Hostname
 	}
-	return workload.WithUser(workload.Env(s.Exec.Environment, hostname, f.Notify != ""), f.Identity)
+	return s.Name
 }
 
 // prepareRoot creates the bundle's root directory for rootfs = "": empty

@@ -26,7 +26,7 @@ func newSpec(t testing.TB, command ...string) *spec.Spec {
 	t.Helper()
 	return &spec.Spec{
 		Name:      "sbtest",
-		Exec:      spec.Exec{Command: command, Workdir: "/", StopSignal: syscall.SIGTERM},
+		Exec:      spec.Exec{Command: command, Workdir: "/", StopSignal: syscall.SIGTERM, Hostname: "sbtest"},
 		Resources: spec.Resources{Pids: 512},
 		Isolation: spec.Isolation{
 			Runtime:       spec.RuntimeNative,

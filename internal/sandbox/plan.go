@@ -140,10 +140,7 @@ func newPlan(s *spec.Spec, opts Options) (*plan, error) {
 	}
 	if iso.HasNamespace(spec.NSUTS) {
 		p.Cloneflags |= syscall.CLONE_NEWUTS
-		p.Hostname = s.Exec.Hostname
-		if p.Hostname == "" {
-			p.Hostname = s.Name
-		}
+		p.Hostname = s.Exec.Hostname // spec defaults it to NAME when "uts" is set
 	}
 	if iso.HasNamespace(spec.NSCgroup) {
 		p.Cloneflags |= syscall.CLONE_NEWCGROUP

@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.plan.json golden fil
 func baseSpec() *spec.Spec {
 	return &spec.Spec{
 		Name: "web",
-		Exec: spec.Exec{Command: []string{"/usr/bin/python3", "-m", "http.server"}, Workdir: "/", StopSignal: syscall.SIGTERM,
+		Exec: spec.Exec{Command: []string{"/usr/bin/python3", "-m", "http.server"}, Workdir: "/", StopSignal: syscall.SIGTERM, Hostname: "web",
 			Environment: map[string]string{"APP_ENV": "prod"}},
 		Resources: spec.Resources{Pids: 512},
 		Isolation: spec.Isolation{Runtime: spec.RuntimeNative, ReadOnly: true, Namespaces: spec.DefaultNamespaces,
