@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nucleus-containers/nucleus/internal/notify"
 	"github.com/nucleus-containers/nucleus/internal/probe/probetest"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
@@ -175,17 +174,7 @@ func (l *lines) get() []string {
 
 func start(t *testing.T, s *spec.Spec, fake *fakeWorkload, watchdog time.Duration) *harness {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	sender, err := notify.Dial(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sender.Close() })
+	conn, sender := probetest.NotifySocket(t)
 	h := &harness{
 		t: t, clk: probetest.NewFakeClock(time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)),
 		conn: conn, signals: make(chan os.Signal, 4), fake: fake, logs: &lines{}, done: make(chan int, 1),
