@@ -69,9 +69,9 @@ no_such_key = 1
 		t.Fatalf("start good: %v\n%s", err, e.journalText("good.service"))
 	}
 	e.waitJournal("good.service", "good-one-runs")
-	ent, err := in.WaitJournal("/etc/nucleus/"+bad+".toml:3", shortWait, "-b")
+	ent, err := in.WaitJournal("/etc/nucleus/"+bad+".toml:3", shortWait, "-b", "-k") // the command README and nucleus-generator(8) give
 	if err != nil {
-		t.Fatalf("the bad spec's error (file:line) is not in journalctl -b: %v", err)
+		t.Fatalf("the bad spec's error (file:line) is not in journalctl -b -k: %v", err)
 	}
 	if !strings.Contains(ent.Message, "no_such_key") {
 		t.Errorf("error does not name the key: %q", ent.Message)
