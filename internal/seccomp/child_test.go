@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 	if scenario := os.Getenv(childEnv); scenario != "" {
 		os.Exit(runChild(scenario))
 	}
+	if job := os.Getenv(benchEnv); job != "" {
+		os.Exit(runBenchChild(job))
+	}
 	os.Exit(m.Run())
 }
 
