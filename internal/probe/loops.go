@@ -20,10 +20,19 @@ type Notifier interface {
 // a message naming the probe.
 const ExtendMargin = 5 * time.Second
 
+// FirstRetry is the gap before the readiness loop's second attempt. The gap
+// doubles after each failed attempt until it reaches the readiness interval.
+// A server whose first probe found it not yet listening is, most of the time,
+// listening a few milliseconds later: waiting a full interval (100 ms by
+// default) for the second attempt would make a start that takes milliseconds
+// look like one that takes an interval.
+const FirstRetry = time.Millisecond
+
 // Ready runs the readiness loop for r, counting start_timeout from the call:
-// the first attempt at once, then one every r.Interval (measured from the
-// start of the previous attempt; a slow attempt is followed at once by the
-// next, never overlapped). After each failed attempt it sends
+// the first attempt at once, the next ones FirstRetry, 2×FirstRetry, 4×… after
+// the start of the previous attempt, then, once that gap reaches r.Interval,
+// one every r.Interval (a slow attempt is followed at once by the next, never
+// overlapped). After each failed attempt it sends
 // EXTEND_TIMEOUT_USEC= and STATUS=starting (…attempt n: error); on success
 // READY=1 and STATUS=ready, and returns nil. When start_timeout passes it
 // returns an error naming the probe and its last error; when ctx ends,
@@ -32,6 +41,7 @@ func Ready(ctx context.Context, clk Clock, t Target, r spec.Readiness, n Notifie
 	start := clk.Now()
 	deadline := start.Add(r.StartTimeout)
 	p := r.Probe
+	gap := FirstRetry
 	for attempt := 1; ; attempt++ {
 		attemptStart := clk.Now()
 		// No attempt runs past start_timeout.
@@ -55,7 +65,10 @@ func Ready(ctx context.Context, clk Clock, t Target, r spec.Readiness, n Notifie
 			extendTimeout(deadline.Sub(now)+ExtendMargin),
 			fmt.Sprintf("STATUS=starting (probe %s attempt %d: %v)", r.Probe, attempt, err),
 		)
-		next := attemptStart.Add(r.Interval)
+		next := attemptStart.Add(min(gap, r.Interval))
+		if gap < r.Interval {
+			gap *= 2
+		}
 		if next.After(deadline) {
 			next = deadline
 		}

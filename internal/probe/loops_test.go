@@ -3,6 +3,7 @@ package probe_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"reflect"
 	"sync"
@@ -139,18 +140,65 @@ func TestReadyAfterFailedAttempts(t *testing.T) {
 	}()
 
 	sd.expect(t, "EXTEND_TIMEOUT_USEC=95000000\nSTATUS=starting (probe tcp 8080 attempt 1: "+refusedMsg+")")
-	clk.WaitPending(t, 100*time.Millisecond)
-	clk.Advance(100 * time.Millisecond)
-	sd.expect(t, "EXTEND_TIMEOUT_USEC=94900000\nSTATUS=starting (probe tcp 8080 attempt 2: "+refusedMsg+")")
-	clk.WaitPending(t, 100*time.Millisecond)
-	clk.Advance(100 * time.Millisecond)
+	clk.WaitPending(t, time.Millisecond)
+	clk.Advance(time.Millisecond)
+	sd.expect(t, "EXTEND_TIMEOUT_USEC=94999000\nSTATUS=starting (probe tcp 8080 attempt 2: "+refusedMsg+")")
+	clk.WaitPending(t, 2*time.Millisecond)
+	clk.Advance(2 * time.Millisecond)
 	sd.expect(t, "READY=1\nSTATUS=ready")
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	sd.expectNone(t)
-	if got, want := target.attempts(), []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond}; !reflect.DeepEqual(got, want) {
+	if got, want := target.attempts(), []time.Duration{0, time.Millisecond, 3 * time.Millisecond}; !reflect.DeepEqual(got, want) {
 		t.Errorf("attempts at %v, want %v", got, want)
+	}
+}
+
+// The gap after a failed attempt starts at FirstRetry and doubles until it
+// reaches the interval; from then on attempts come every interval.
+func TestReadyRetryGapsDoubleUpToInterval(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval time.Duration
+		gaps     []float64 // in ms, before attempts 2, 3, …
+	}{
+		{"interval 10ms", 10 * time.Millisecond, []float64{1, 2, 4, 8, 10, 10, 10}},
+		{"interval 3ms", 3 * time.Millisecond, []float64{1, 2, 3, 3}},
+		{"interval below the first retry", 500 * time.Microsecond, []float64{0.5, 0.5, 0.5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := probetest.NewFakeClock(t0)
+			sd := newSystemd(t)
+			var steps []step
+			for range tt.gaps {
+				steps = append(steps, step{err: errRefused})
+			}
+			target := newScript(clk, append(steps, step{})...)
+			done := make(chan error, 1)
+			go func() {
+				done <- probe.Ready(context.Background(), clk, target, tcpReadiness(tt.interval, time.Minute), sd.sender)
+			}()
+			at := time.Duration(0)
+			want := []time.Duration{0}
+			for i, g := range tt.gaps {
+				gap := time.Duration(g * float64(time.Millisecond))
+				sd.expect(t, fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d\nSTATUS=starting (probe tcp 8080 attempt %d: %s)",
+					(time.Minute+probe.ExtendMargin-at).Microseconds(), i+1, refusedMsg))
+				clk.WaitPending(t, gap)
+				clk.Advance(gap)
+				at += gap
+				want = append(want, at)
+			}
+			sd.expect(t, "READY=1\nSTATUS=ready")
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := target.attempts(); !reflect.DeepEqual(got, want) {
+				t.Errorf("attempts at %v, want %v", got, want)
+			}
+		})
 	}
 }
 
@@ -168,23 +216,26 @@ func TestReadyFirstAttemptImmediately(t *testing.T) {
 func TestReadyStartTimeout(t *testing.T) {
 	clk := probetest.NewFakeClock(t0)
 	sd := newSystemd(t)
-	target := newScript(clk, step{err: errRefused}, step{err: errRefused}, step{err: errRefused})
+	var steps []step
+	for range 5 {
+		steps = append(steps, step{err: errRefused})
+	}
+	target := newScript(clk, steps...)
 	done := make(chan error, 1)
 	go func() {
-		done <- probe.Ready(context.Background(), clk, target, tcpReadiness(100*time.Millisecond, 250*time.Millisecond), sd.sender)
+		// Attempts at 0, 1, 3 and 7 ms; the next would be due at 11 ms,
+		// after start_timeout.
+		done <- probe.Ready(context.Background(), clk, target, tcpReadiness(4*time.Millisecond, 10*time.Millisecond), sd.sender)
 	}()
-	sd.expect(t, "EXTEND_TIMEOUT_USEC=5250000\nSTATUS=starting (probe tcp 8080 attempt 1: "+refusedMsg+")")
-	clk.WaitPending(t, 100*time.Millisecond)
-	clk.Advance(100 * time.Millisecond)
-	sd.expect(t, "EXTEND_TIMEOUT_USEC=5150000\nSTATUS=starting (probe tcp 8080 attempt 2: "+refusedMsg+")")
-	clk.WaitPending(t, 100*time.Millisecond)
-	clk.Advance(100 * time.Millisecond)
-	sd.expect(t, "EXTEND_TIMEOUT_USEC=5050000\nSTATUS=starting (probe tcp 8080 attempt 3: "+refusedMsg+")")
-	// The next attempt would be due after start_timeout: wait until it.
-	clk.WaitPending(t, 50*time.Millisecond)
-	clk.Advance(50 * time.Millisecond)
+	for i, at := range []time.Duration{0, 1, 3, 7} {
+		sd.expect(t, fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d\nSTATUS=starting (probe tcp 8080 attempt %d: %s)",
+			5010000-at*1000, i+1, refusedMsg))
+		gap := []time.Duration{1, 2, 4, 3}[i] * time.Millisecond // the last: until start_timeout
+		clk.WaitPending(t, gap)
+		clk.Advance(gap)
+	}
 	err := <-done
-	want := "readiness probe tcp 8080 did not pass within start_timeout 250ms (3 attempts); last error: " + refusedMsg
+	want := "readiness probe tcp 8080 did not pass within start_timeout 10ms (4 attempts); last error: " + refusedMsg
 	if err == nil || err.Error() != want {
 		t.Fatalf("Ready = %v, want %q", err, want)
 	}
@@ -216,7 +267,7 @@ func TestReadyCancelled(t *testing.T) {
 		done <- probe.Ready(ctx, clk, target, tcpReadiness(time.Second, time.Minute), sd.sender)
 	}()
 	sd.expect(t, "EXTEND_TIMEOUT_USEC=65000000\nSTATUS=starting (probe tcp 8080 attempt 1: "+refusedMsg+")")
-	clk.WaitPending(t, time.Second)
+	clk.WaitPending(t, probe.FirstRetry)
 	cancel() // the workload exited
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Ready = %v, want context.Canceled", err)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nucleus-containers/nucleus/internal/probe"
 	"github.com/nucleus-containers/nucleus/internal/probe/probetest"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
@@ -251,8 +252,8 @@ func TestRunReadyHealthyStopping(t *testing.T) {
 	h := start(t, s, newFake(2), 0)
 
 	h.expect("EXTEND_TIMEOUT_USEC=95000000\nSTATUS=starting (probe tcp 8080 attempt 1: " + refused + ")")
-	h.clk.WaitPending(t, 100*time.Millisecond)
-	h.clk.Advance(100 * time.Millisecond)
+	h.clk.WaitPending(t, probe.FirstRetry)
+	h.clk.Advance(probe.FirstRetry)
 	h.expect(
 		"READY=1\nSTATUS=ready",
 		"WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)", // start_period 0: first check at once
@@ -408,7 +409,7 @@ func TestRunWorkloadExitsOnItsOwn(t *testing.T) {
 	fake := newFake(0)
 	h := start(t, s, fake, 0)
 	h.expect("EXTEND_TIMEOUT_USEC=95000000\nSTATUS=starting (probe tcp 8080 attempt 1: " + refused + ")")
-	h.clk.WaitPending(t, 100*time.Millisecond)
+	h.clk.WaitPending(t, probe.FirstRetry)
 	fake.exitWith(3)
 	if status := h.exitStatus(); status != 3 {
 		t.Errorf("exit status %d, want the workload's 3", status)
@@ -421,16 +422,18 @@ func TestRunWorkloadExitsOnItsOwn(t *testing.T) {
 func TestRunReadinessTimeout(t *testing.T) {
 	s := webSpec()
 	s.Readiness = tcpReadiness()
-	s.Readiness.StartTimeout = 150 * time.Millisecond
+	s.Readiness.StartTimeout = 2 * time.Millisecond
 	fake := newFake(0)
 	h := start(t, s, fake, 0)
-	h.expect("EXTEND_TIMEOUT_USEC=5150000\nSTATUS=starting (probe tcp 8080 attempt 1: " + refused + ")")
-	h.clk.WaitPending(t, 100*time.Millisecond)
-	h.clk.Advance(100 * time.Millisecond)
-	h.expect("EXTEND_TIMEOUT_USEC=5050000\nSTATUS=starting (probe tcp 8080 attempt 2: " + refused + ")")
-	h.clk.WaitPending(t, 50*time.Millisecond)
-	h.clk.Advance(50 * time.Millisecond)
-	msg := "readiness probe tcp 8080 did not pass within start_timeout 150ms (2 attempts); last error: " + refused
+	// Attempts at 0 and 1 ms; the third would be due at 3 ms, after
+	// start_timeout.
+	h.expect("EXTEND_TIMEOUT_USEC=5002000\nSTATUS=starting (probe tcp 8080 attempt 1: " + refused + ")")
+	h.clk.WaitPending(t, probe.FirstRetry)
+	h.clk.Advance(probe.FirstRetry)
+	h.expect("EXTEND_TIMEOUT_USEC=5001000\nSTATUS=starting (probe tcp 8080 attempt 2: " + refused + ")")
+	h.clk.WaitPending(t, time.Millisecond)
+	h.clk.Advance(time.Millisecond)
+	msg := "readiness probe tcp 8080 did not pass within start_timeout 2ms (2 attempts); last error: " + refused
 	h.expect("STATUS=failed: " + msg)
 	if status := h.exitStatus(); status != ExitFailure {
 		t.Errorf("exit status %d, want %d", status, ExitFailure)
