@@ -77,7 +77,7 @@ func TestHeadlineVerdicts(t *testing.T) {
 		"start, fully isolated /bin/true vs crun run":             "**no** (within σ)",
 		"start, fully isolated /bin/true vs runc run":             "(no target)",
 		"start under gVisor vs `runsc do true`":                   "**yes**",
-		"supervision memory, summed PSS vs conmon":                "**yes**", // 2500 kB / 1700 kB = 1.47
+		"supervision memory, summed PSS vs conmon":                "**yes**", // 2500 kB / 1700 kB = 1.47; the 2600 kB floor row is a reference
 		"CPU per health check vs `podman healthcheck run`":        "**yes**",
 		"scale: 10 containers, 1 s TCP health checks, all active": "**yes**",
 	}

@@ -118,6 +118,9 @@ type SupervisionRow struct {
 	PSSDetail     string  `json:"pss_detail"`
 	CPUmsPerCheck float64 `json:"cpu_ms_per_check"`
 	WallmsPerChk  float64 `json:"wall_ms_per_check"`
+	// Reference marks a floor measured for comparison (bench/floor), not
+	// nucleus: it never becomes a headline.
+	Reference bool `json:"reference"`
 }
 
 // Supervision is bench/supervision/run.py's supervision.json: one row per

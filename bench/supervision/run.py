@@ -3,7 +3,8 @@
 
 Measures, per container:
   * memory: summed Pss (/proc/PID/smaps_rollup) of nucleus-exec's own
-    processes (supervisor + in-namespace init, not the workload) vs conmon's;
+    processes (supervisor + in-namespace init, not the workload) vs conmon's,
+    next to the floor of any Go supervisor (bench/floor/idle);
   * CPU per health check: utime+stime (+ reaped children's, i.e. the exec
     probe processes init forks) of supervisor + init over N checks, counted
     exactly as N WATCHDOG=1 datagrams on a NOTIFY_SOCKET this script listens
@@ -145,6 +146,30 @@ def pss_many(k):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def go_floor():
+    """The memory floor of any resident Go supervisor: bench/floor/idle, a Go
+    program that only waits for SIGTERM, built like nucleus-exec."""
+    work = tempfile.mkdtemp(prefix="nucleus-bench-floor.")
+    exe = os.path.join(work, "idle")
+    env = dict(os.environ, CGO_ENABLED="0")
+    subprocess.run(["go", "build", "-trimpath", "-o", exe, "./bench/floor/idle"], cwd=REPO, env=env, check=True)
+    p = subprocess.Popen([exe])
+    try:
+        time.sleep(1)
+        return {
+            "name": "floor: a Go program that only waits for a signal (bench/floor/idle)",
+            "pss_kb": pss_kb(p.pid),
+            "pss_detail": "one Go runtime, no work",
+            "cpu_ms_per_check": 0,
+            "wall_ms_per_check": 0,
+            "reference": True,
+        }
+    finally:
+        p.terminate()
+        p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def podman():
     root = tempfile.mkdtemp(prefix="nucleus-bench-rootfs.")
     os.makedirs(os.path.join(root, "bin"))
@@ -195,6 +220,7 @@ def main():
             rows.append(nucleus(kind, probe))
         except Exception as e:  # report the row, measure the others
             print(f"nucleus-exec, {kind} probe: not measured: {e}", file=sys.stderr)
+    rows.append(go_floor())
     rows.append(podman())
     pod = rows[-1]
     many = pss_many(8)
@@ -206,8 +232,10 @@ def main():
     print("| supervisor | PSS (kB) | vs conmon | CPU per check (ms) | vs podman healthcheck run |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['name']} | {r['pss_kb']} ({r['pss_detail']}) | {r['pss_kb'] / pod['pss_kb']:.2f}× "
-              f"| {r['cpu_ms_per_check']:.3f} | 1/{pod['cpu_ms_per_check'] / max(r['cpu_ms_per_check'], 1e-9):.0f} |")
+        cpu = "—"
+        if r["cpu_ms_per_check"]:
+            cpu = f"{r['cpu_ms_per_check']:.3f} | 1/{pod['cpu_ms_per_check'] / r['cpu_ms_per_check']:.0f}"
+        print(f"| {r['name']} | {r['pss_kb']} ({r['pss_detail']}) | {r['pss_kb'] / pod['pss_kb']:.2f}× | {cpu} |")
     print(f"\nWith 8 nucleus-exec containers running at once (tcp health probe): {many} kB PSS per container "
           f"({many / pod['pss_kb']:.2f}× one conmon).")
 

@@ -89,6 +89,24 @@ ExecStopPost=-/usr/bin/podman rm -v -f -i -t 0 --cidfile=%t/%N.cid
 ExecStopPost=-/bin/rm -f %t/%N.cid
 `
 
+// floorUnit is the reference floor of `systemctl start` on this machine:
+// the same busybox httpd on the harness's host side, Type=exec, no
+// container and no nucleus. systemctl start returns once systemd forked and
+// the execve succeeded, so no supervised start can return sooner.
+const floorUnit = `[Unit]
+Description=floor: busybox httpd, no container, Type=exec
+
+[Service]
+Type=exec
+ExecStart=/bin/busybox httpd -f -p 18080
+`
+
+// Labels of the neighbour units in ready.json (bench/report reads them).
+const (
+	podmanLabel = "podman 4.3.1, --sdnotify=conmon"
+	floorLabel  = "floor: systemctl start of a Type=exec unit (busybox httpd, no container)"
+)
+
 // scaleSpec is one of the scale run's containers: ready and healthy over TCP
 // every second.
 const scaleSpec = `[exec]
@@ -161,6 +179,9 @@ func timeToReady(in *harness.Instance, bins harness.Binaries, out string, runs i
 	if err := in.WriteFile("/etc/systemd/system/podready.service", []byte(podmanUnit), 0o644); err != nil {
 		return err
 	}
+	if err := in.WriteFile("/etc/systemd/system/floorexec.service", []byte(floorUnit), 0o644); err != nil {
+		return err
+	}
 	if _, err := sh(in, "mkdir -p "+busyboxRootfs+"/bin && cp /bin/busybox "+busyboxRootfs+"/bin/busybox"); err != nil {
 		return err
 	}
@@ -171,7 +192,11 @@ func timeToReady(in *harness.Instance, bins harness.Binaries, out string, runs i
 	for _, s := range readySpecs {
 		units = append(units, s.name)
 	}
-	units = append(units, "podready")
+	units = append(units, "podready", "floorexec")
+	labels := map[string]string{"podready": podmanLabel, "floorexec": floorLabel}
+	for _, s := range readySpecs {
+		labels[s.name] = s.label
+	}
 	// Sanity: each unit starts, reaches active (running) and stops again;
 	// nucleus's readiness probe really reached the server (STATUS=ready).
 	for _, u := range units {
@@ -186,7 +211,7 @@ func timeToReady(in *harness.Instance, bins harness.Binaries, out string, runs i
 		if p["ActiveState"] != "active" || p["SubState"] != "running" {
 			return fmt.Errorf("%s after start: %s", u, p)
 		}
-		if u != "podready" && p["StatusText"] != "ready" {
+		if neighbour := u == "podready" || u == "floorexec"; !neighbour && p["StatusText"] != "ready" {
 			return fmt.Errorf("%s after start: status %q, want \"ready\"", u, p["StatusText"])
 		}
 		if _, err := sh(in, "systemctl stop "+u+" && { systemctl reset-failed "+u+" 2>/dev/null || true; }"); err != nil {
@@ -202,12 +227,8 @@ func timeToReady(in *harness.Instance, bins harness.Binaries, out string, runs i
 	for _, u := range units {
 		args = append(args, "--prepare", fmt.Sprintf(`sh -c "systemctl stop %[1]s && { systemctl reset-failed %[1]s 2>/dev/null || true; }"`, u))
 	}
-	for i, u := range units {
-		label := "podman 4.3.1, --sdnotify=conmon"
-		if i < len(readySpecs) {
-			label = readySpecs[i].label
-		}
-		args = append(args, "-n", label, "systemctl start "+u)
+	for _, u := range units {
+		args = append(args, "-n", labels[u], "systemctl start "+u)
 	}
 	fmt.Println("== time to ready:", strings.Join(args, " "))
 	o, err := in.Exec(args...)
