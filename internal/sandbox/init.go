@@ -55,10 +55,11 @@ type message struct {
 
 // initProc is the state of the container's init.
 type initProc struct {
-	plan   *plan
-	ctl    *os.File
-	sendMu sync.Mutex
-	filter *seccomp.Filter // built once; nil = unconfined
+	plan    *plan
+	ctl     *os.File
+	sendMu  sync.Mutex
+	filter  *seccomp.Filter // built once; nil = unconfined
+	spawner *spawner        // forks the workload and every exec probe
 
 	mu      sync.Mutex
 	waiters map[int]chan int // pid -> its exit status, for our own children
@@ -145,14 +146,18 @@ func (in *initProc) run() int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD}, forwardedSignals...)...)
 
-	ep := in.plan.Exec
-	sp := in.spawn(&ep, [3]uintptr{0, 1, 2})
-	switch {
-	case sp.abi > 0:
-		in.log("landlock: ABI %d", sp.abi)
-	case sp.err == nil:
+	s, err := startSpawner(&in.plan.Exec, in.filter, in.register)
+	if err != nil {
+		in.send(message{T: "error", Msg: err.Error()})
+		return exitSetup
+	}
+	in.spawner = s
+	if s.abi > 0 {
+		in.log("landlock: ABI %d", s.abi)
+	} else {
 		in.log("landlock: not supported by this kernel, running without it")
 	}
+	sp := in.spawn(in.plan.Exec.Argv, [3]uintptr{0, 1, 2})
 	switch {
 	case sp.code == exitSetup:
 		in.send(message{T: "error", Msg: sp.err.Error()})
@@ -164,7 +169,6 @@ func (in *initProc) run() int {
 	}
 	pid, pidfd := sp.pid, sp.pidfd
 	defer unix.Close(pidfd)
-	defer close(sp.release)
 	done := in.wait(pid)
 	in.send(message{T: "started", Pid: pid})
 
@@ -229,19 +233,27 @@ func (in *initProc) readControl(out chan<- message) {
 	}
 }
 
-// spawn starts ep with the given stdio (see spawnRestricted). The fork and
-// the registration of the pid happen under in.mu so that the reaper never
-// sees an exit it cannot attribute.
-func (in *initProc) spawn(ep *execPlan, stdio [3]uintptr) spawned {
-	return spawnRestricted(ep, in.filter, stdio, func(fork func() (int, int, error)) (int, int, error) {
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		pid, pidfd, err := fork()
-		if err == nil {
-			in.waiters[pid] = make(chan int, 1)
-		}
-		return pid, pidfd, err
-	})
+// spawn starts argv with the workload's identity and restrictions and the
+// given stdio, through the spawner.
+func (in *initProc) spawn(argv []string, stdio [3]uintptr) spawned {
+	sp := in.spawner.spawn(argv, stdio)
+	if sp.err == nil {
+		limitNOFile(&in.plan.Exec, sp.pid)
+	}
+	return sp
+}
+
+// register is the spawner's registerFunc: the fork and the registration of
+// the pid happen under in.mu so that the reaper never sees an exit it
+// cannot attribute.
+func (in *initProc) register(fork func() (int, int, error)) (int, int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	pid, pidfd, err := fork()
+	if err == nil {
+		in.waiters[pid] = make(chan int, 1)
+	}
+	return pid, pidfd, err
 }
 
 // wait returns the channel that receives pid's exit status.
@@ -315,9 +327,7 @@ func (in *initProc) probe(m message) {
 		return
 	}
 	defer outR.Close()
-	ep := in.plan.Exec
-	ep.Argv = m.Argv
-	sp := in.spawn(&ep, [3]uintptr{devnull.Fd(), outW.Fd(), outW.Fd()})
+	sp := in.spawn(m.Argv, [3]uintptr{devnull.Fd(), outW.Fd(), outW.Fd()})
 	outW.Close()
 	if sp.err != nil {
 		reply.Code, reply.Out = sp.code, []byte(sp.err.Error())
@@ -325,7 +335,6 @@ func (in *initProc) probe(m message) {
 	}
 	pid := sp.pid
 	unix.Close(sp.pidfd)
-	defer close(sp.release)
 	done := in.wait(pid)
 	in.mu.Lock()
 	in.probes[m.ID] = pid

@@ -23,85 +23,142 @@ const (
 	exitNotFound      = workload.ExitNotFound
 )
 
-// spawned is a process started by spawnRestricted.
+// spawned is a process started by the spawner, or why it was not.
 type spawned struct {
 	pid, pidfd int
-	abi        int // Landlock ABI applied (0 = none)
 	code       int // non-zero: not started; exit status to report (125/126/127)
 	err        error
-	// release ends the forking thread; close it once the process has been
-	// reaped. Until then the thread stays (parked), because the process's
-	// parent-death signal fires when the thread that forked it exits.
-	release chan struct{}
 }
 
-// spawnRestricted starts ep.Argv with the workload's identity and
-// restrictions and returns at once. The restrictions are applied to a
-// fresh OS thread of init, which then forks the process (the child inherits
-// that thread's credentials, capability sets, no_new_privs, Landlock domain
-// and seccomp filter) and is retired by the Go runtime when the goroutine
-// ends, since it is never unlocked. No second Go program starts per
-// process; the Go runtime creates its new threads from a clean template
-// thread, never from a locked one, so init itself keeps its privileges.
-func spawnRestricted(ep *execPlan, filter *seccomp.Filter, stdio [3]uintptr, register func(func() (int, int, error)) (int, int, error)) spawned {
-	ch := make(chan spawned, 1)
-	release := make(chan struct{})
+// registerFunc runs fork (which starts a process) and records the new pid
+// where the reaper looks, atomically with respect to the reaper.
+type registerFunc func(fork func() (pid, pidfd int, err error)) (int, int, error)
+
+// spawner is init's one restricted OS thread. It carries the workload's
+// identity, capability sets, no_new_privs, Landlock domain and seccomp
+// filter, applied once when it starts, and forks every process of the
+// container (the workload and each exec probe), which inherit exactly that
+// thread's state. It lives as long as init: a parent-death signal follows
+// the thread that forked the process, so the forking thread must outlive
+// every child it forked.
+//
+// The Go runtime creates its new threads from a clean template thread,
+// never from a locked one, so init's other threads (and the threads it
+// creates later) keep their privileges; the spawner's goroutine is locked
+// to its thread and never unlocked, so no other goroutine ever runs there.
+type spawner struct {
+	requests chan<- spawnRequest
+	abi      int // Landlock ABI applied (0 = none)
+}
+
+// spawnRequest asks the spawner to start argv with stdio; the answer goes
+// to reply (buffered, so the spawner never waits for the asker).
+type spawnRequest struct {
+	argv  []string
+	stdio [3]uintptr
+	reply chan<- spawned
+}
+
+// startSpawner starts the spawner goroutine, which locks itself to a fresh
+// OS thread and restricts that thread as ep says; it returns once the
+// restrictions are on, or with the setup error (exit status 125). ep's
+// Argv is not used: each request brings its own.
+func startSpawner(ep *execPlan, filter *seccomp.Filter, register registerFunc) (*spawner, error) {
+	requests := make(chan spawnRequest)
+	type ready struct {
+		abi int
+		err error
+	}
+	readyc := make(chan ready, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread's credentials change
-		sp := spawnOnThisThread(ep, filter, stdio, register)
-		sp.release = release
-		ch <- sp
-		if sp.err == nil {
-			<-release
+		abi, err := restrictThread(ep, filter)
+		readyc <- ready{abi, err}
+		if err != nil {
+			// Half restricted: the goroutine ends still locked, so the
+			// runtime retires the thread instead of reusing it.
+			return
+		}
+		// From here on everything this goroutine does runs under the
+		// workload's filter: buildSeccomp checked that it allows the Go
+		// runtime's park/wake, memory and fork paths (spawnerSyscalls).
+		for req := range requests {
+			req.reply <- spawnOnThisThread(ep, req, register)
 		}
 	}()
-	return <-ch
+	r := <-readyc
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &spawner{requests: requests, abi: r.abi}, nil
 }
 
-func spawnOnThisThread(ep *execPlan, filter *seccomp.Filter, stdio [3]uintptr, register func(func() (int, int, error)) (int, int, error)) spawned {
-	setup := func(err error) spawned { return spawned{code: exitSetup, err: err} }
+// spawn starts argv with the workload's identity and restrictions and the
+// given stdio, and returns once it has been exec'd (or has failed).
+func (s *spawner) spawn(argv []string, stdio [3]uintptr) spawned {
+	reply := make(chan spawned, 1)
+	s.requests <- spawnRequest{argv: argv, stdio: stdio, reply: reply}
+	return <-reply
+}
+
+// restrictThread applies the workload's restrictions to the calling
+// (locked) thread, in the order the kernel requires: identity and
+// capabilities, no_new_privs, Landlock, seccomp last.
+func restrictThread(ep *execPlan, filter *seccomp.Filter) (abi int, err error) {
 	if err := setIdentity(ep); err != nil {
-		return setup(err)
+		return 0, err
 	}
-	// access(2) checks with this thread's (the user's) ids.
-	if err := unix.Access(ep.Workdir, unix.X_OK); err != nil {
-		return setup(fmt.Errorf("workdir %s: %w", ep.Workdir, err))
-	}
-	path, err := lookCommand(ep.Argv[0], workload.EnvValue(ep.Env, "PATH"))
+	abi, err = lockDown(ep)
 	if err != nil {
-		return spawned{code: commandErrorCode(err), err: err}
-	}
-	abi, err := lockDown(ep)
-	if err != nil {
-		return setup(err)
+		return 0, err
 	}
 	if filter != nil {
 		if err := filter.Install(); err != nil {
-			return setup(fmt.Errorf("seccomp: %w", err))
+			return 0, fmt.Errorf("seccomp: %w", err)
 		}
+	}
+	return abi, nil
+}
+
+// spawnOnThisThread checks the workdir, resolves the command and forks it;
+// it runs on the spawner thread, so access(2) and the PATH search use the
+// user's ids under the workload's restrictions, as the process would.
+func spawnOnThisThread(ep *execPlan, req spawnRequest, register registerFunc) spawned {
+	if err := unix.Access(ep.Workdir, unix.X_OK); err != nil {
+		return spawned{code: exitSetup, err: fmt.Errorf("workdir %s: %w", ep.Workdir, err)}
+	}
+	path, err := lookCommand(req.argv[0], workload.EnvValue(ep.Env, "PATH"))
+	if err != nil {
+		return spawned{code: commandErrorCode(err), err: err}
 	}
 	pidfd := -1
 	attr := &syscall.ProcAttr{
 		Dir:   ep.Workdir,
 		Env:   ep.Env,
-		Files: stdio[:],
-		// Pdeathsig follows the forking thread, which is kept until the
-		// process is reaped (see spawned.release): if init dies, so does
-		// the process, even without a pid namespace.
+		Files: req.stdio[:],
+		// Pdeathsig follows the forking thread, the spawner, which lives
+		// as long as init: if init dies, so does the process, even
+		// without a pid namespace.
 		Sys: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
 	}
-	pid, _, err := register(func() (int, int, error) {
-		pid, err := syscall.ForkExec(path, ep.Argv, attr)
+	pid, pidfd, err := register(func() (int, int, error) {
+		pid, err := syscall.ForkExec(path, req.argv, attr)
 		return pid, pidfd, err
 	})
 	if err != nil {
-		return spawned{code: commandErrorCode(err), abi: abi, err: fmt.Errorf("exec %s: %w", ep.Argv[0], err)}
+		return spawned{code: commandErrorCode(err), err: fmt.Errorf("exec %s: %w", req.argv[0], err)}
 	}
+	return spawned{pid: pid, pidfd: pidfd}
+}
+
+// limitNOFile applies a NOFILE limit below initMinNOFile to a process just
+// started. It runs on the asking goroutine, not on the spawner, so that
+// the workload's filter need not allow prlimit64.
+func limitNOFile(ep *execPlan, pid int) {
 	if ep.NOFile > 0 && ep.NOFile < initMinNOFile {
 		lim := unix.Rlimit{Cur: ep.NOFile, Max: ep.NOFile}
 		_ = unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil)
 	}
-	return spawned{pid: pid, pidfd: pidfd, abi: abi}
 }
 
 // commandErrorCode maps an exec failure to the shell's convention.
