@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -38,6 +39,9 @@ var (
 	mountFlagsKeep = uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
 )
 
+// procFlags are the container's /proc mount flags.
+const procFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+
 // logf is where init's setup diagnostics go (stderr: the journal).
 type logf func(format string, args ...any)
 
@@ -68,15 +72,16 @@ func setupFilesystem(p *plan, log logf) error {
 	if err := mountRoot(p); err != nil {
 		return err
 	}
-	if err := mountProc(p, log); err != nil {
+	var masks masker
+	if err := mountProc(p, &masks, log); err != nil {
 		return err
 	}
-	mountSys(log)
-	if err := mountDev(); err != nil {
+	mountSys(p, &masks, log)
+	if err := mountDev(p); err != nil {
 		return err
 	}
 	for _, t := range []struct{ dir, opts string }{{"/tmp", "mode=1777"}, {"/run", "mode=0755"}} {
-		dst, err := mountpoint(t.dir, false)
+		dst, err := topMountpoint(p, t.dir)
 		if err != nil {
 			return err
 		}
@@ -147,18 +152,21 @@ func mountRoot(p *plan) error {
 	for _, e := range p.HostView {
 		dst := newRoot + e.Path
 		if e.Symlink != "" {
-			if err := os.Symlink(e.Symlink, dst); err != nil {
+			if err := unix.Symlink(e.Symlink, dst); err != nil {
 				return fmt.Errorf("host view %s: %w", e.Path, err)
 			}
 			continue
 		}
-		if err := os.Mkdir(dst, 0o755); err != nil {
+		if err := unix.Mkdir(dst, 0o755); err != nil {
 			return fmt.Errorf("host view %s: %w", e.Path, err)
 		}
 		if err := unix.Mount(oldRoot+e.Path, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("host view %s: %w", e.Path, err)
 		}
-		if err := remount(dst, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV); err != nil {
+		// The whole bound tree, not only its top: a host filesystem
+		// mounted below (/usr/local, an /etc/resolv.conf bound in by a
+		// container engine) must not stay writable inside.
+		if err := setTreeReadOnly(dst); err != nil {
 			return fmt.Errorf("host view %s read-only: %w", e.Path, err)
 		}
 	}
@@ -184,15 +192,15 @@ func finishRoot(p *plan) error {
 	return nil
 }
 
-func mountProc(p *plan, log logf) error {
-	dst, err := mountpoint("/proc", false)
+func mountProc(p *plan, masks *masker, log logf) error {
+	dst, err := topMountpoint(p, "/proc")
 	if err != nil {
 		return err
 	}
 	// proc is mounted while the host's /proc is still attached at /oldroot:
 	// in a user namespace the kernel only allows a new proc mount when a
 	// fully visible one exists in the mount namespace.
-	if err := unix.Mount("proc", dst, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := unix.Mount("proc", dst, "proc", procFlags, ""); err != nil {
 		return fmt.Errorf("proc: %w", err)
 	}
 	// Before /proc/sys goes read-only below.
@@ -203,29 +211,31 @@ func mountProc(p *plan, log logf) error {
 	} else {
 		log("vm.memfd_noexec: not set without a pid namespace (it would change the host's): memfds stay executable")
 	}
+	// Each entry is tried directly: one mount(2) per path, ENOENT meaning
+	// the kernel has no such file (kcore without CONFIG_PROC_KCORE, ...).
 	for _, f := range procMaskedFiles {
-		path := dst + "/" + f
-		if _, err := os.Lstat(path); err != nil {
-			continue
-		}
-		if err := unix.Mount(oldRoot+"/dev/null", path, "", unix.MS_BIND, ""); err != nil {
+		err := unix.Mount(oldRoot+"/dev/null", dst+"/"+f, "", unix.MS_BIND, "")
+		if err != nil && err != unix.ENOENT {
 			return fmt.Errorf("mask /proc/%s: %w", f, err)
 		}
 	}
 	for _, d := range procMaskedDirs {
-		if err := maskDir(dst + "/" + d); err != nil {
+		if err := masks.dir(dst + "/" + d); err != nil {
 			return fmt.Errorf("mask /proc/%s: %w", d, err)
 		}
 	}
 	for _, f := range procReadOnly {
 		path := dst + "/" + f
-		if _, err := os.Lstat(path); err != nil {
+		err := unix.Mount(path, path, "", unix.MS_BIND, "")
+		if err == unix.ENOENT {
 			continue
 		}
-		if err := unix.Mount(path, path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err != nil {
 			return fmt.Errorf("/proc/%s read-only: %w", f, err)
 		}
-		if err := remount(path, unix.MS_RDONLY); err != nil {
+		// The flags of the proc mount above, plus read-only: a bind
+		// remount replaces all of them.
+		if err := unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|procFlags|unix.MS_RDONLY, ""); err != nil {
 			return fmt.Errorf("/proc/%s read-only: %w", f, err)
 		}
 	}
@@ -243,7 +253,7 @@ func mountProc(p *plan, log logf) error {
 // kernel lets only the host's root (global uid 0) write a sysctl file, and
 // init is an unprivileged host uid there.
 func memfdNoexec(procDir string, userNS bool, log logf) error {
-	err := os.WriteFile(procDir+"/sys/vm/memfd_noexec", []byte("2\n"), 0)
+	err := writeFile(procDir+"/sys/vm/memfd_noexec", "2\n")
 	if errors.Is(err, os.ErrNotExist) {
 		log("vm.memfd_noexec: not in this kernel (added in 6.3): memfds stay executable")
 		return nil
@@ -262,8 +272,8 @@ func memfdNoexec(procDir string, userNS bool, log logf) error {
 // namespace that does not own the network namespace (user_namespace = auto
 // with network = host); then the container has an empty /sys, which is
 // logged rather than fatal because nothing in the spec asks for /sys.
-func mountSys(log logf) {
-	dst, err := mountpoint("/sys", false)
+func mountSys(p *plan, masks *masker, log logf) {
+	dst, err := topMountpoint(p, "/sys")
 	if err != nil {
 		log("no /sys: %v", err)
 		return
@@ -273,7 +283,7 @@ func mountSys(log logf) {
 		return
 	}
 	for _, d := range sysMaskedDirs {
-		if err := maskDir(dst + "/" + d); err != nil {
+		if err := masks.dir(dst + "/" + d); err != nil {
 			log("mask /sys/%s: %v", d, err)
 		}
 	}
@@ -283,8 +293,8 @@ func mountSys(log logf) {
 // bound in (works in a user namespace, where mknod does not), a private
 // devpts, /dev/shm and the usual symlinks. The tmpfs is read-only
 // afterwards.
-func mountDev() error {
-	dst, err := mountpoint("/dev", false)
+func mountDev(p *plan) error {
+	dst, err := topMountpoint(p, "/dev")
 	if err != nil {
 		return err
 	}
@@ -293,7 +303,9 @@ func mountDev() error {
 	}
 	for _, n := range devNodes {
 		path := dst + "/" + n
-		if err := os.WriteFile(path, nil, 0o644); err != nil {
+		// An empty regular file to bind the node onto (mknod of a
+		// regular file needs no privilege, also in a user namespace).
+		if err := unix.Mknod(path, unix.S_IFREG|0o644, 0); err != nil {
 			return fmt.Errorf("/dev/%s: %w", n, err)
 		}
 		if err := unix.Mount(oldRoot+"/dev/"+n, path, "", unix.MS_BIND, ""); err != nil {
@@ -301,7 +313,7 @@ func mountDev() error {
 		}
 	}
 	for _, d := range []string{"pts", "shm"} {
-		if err := os.Mkdir(dst+"/"+d, 0o755); err != nil {
+		if err := unix.Mkdir(dst+"/"+d, 0o755); err != nil {
 			return fmt.Errorf("/dev/%s: %w", d, err)
 		}
 	}
@@ -314,7 +326,7 @@ func mountDev() error {
 	links := [][2]string{{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
 		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}}
 	for _, l := range links {
-		if err := os.Symlink(l[0], dst+"/"+l[1]); err != nil {
+		if err := unix.Symlink(l[0], dst+"/"+l[1]); err != nil {
 			return fmt.Errorf("/dev/%s: %w", l[1], err)
 		}
 	}
@@ -335,11 +347,11 @@ func bindMount(path, target string, isFile, readOnly bool, prefix string) error 
 	if err := unix.Mount(prefix+path, dst, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("bind %s: %w", path, err)
 	}
-	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	attr := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
 	if readOnly {
-		flags |= unix.MS_RDONLY
+		attr |= unix.MOUNT_ATTR_RDONLY
 	}
-	if err := remount(dst, flags); err != nil {
+	if err := setMountAttr(dst, attr, false); err != nil {
 		return fmt.Errorf("remount %s: %w", target, err)
 	}
 	return nil
@@ -364,13 +376,32 @@ func tmpfsMount(m mountStep) error {
 	return nil
 }
 
-// maskDir hides a directory under an empty read-only tmpfs.
-func maskDir(path string) error {
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.IsDir() {
+// masker hides directories under one empty read-only tmpfs: the first
+// masked directory gets a new one, every later one a bind of it (a bind
+// keeps the read-only, nosuid, nodev, noexec flags of its source mount).
+// One superblock instead of one per directory, set up and torn down at
+// every start.
+type masker struct{ first string }
+
+// dir masks path; a path that does not exist on this kernel, or is not a
+// directory, is left alone.
+func (m *masker) dir(path string) error {
+	var err error
+	if m.first == "" {
+		err = unix.Mount("tmpfs", path, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=0555")
+	} else {
+		err = unix.Mount(m.first, path, "", unix.MS_BIND, "")
+	}
+	switch err {
+	case nil:
+		if m.first == "" {
+			m.first = path
+		}
+		return nil
+	case unix.ENOENT, unix.ENOTDIR:
 		return nil // absent on this kernel: nothing to hide
 	}
-	return unix.Mount("tmpfs", path, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=0555")
+	return err
 }
 
 // remount applies flags to an existing (bind) mount, keeping the atime and
@@ -383,6 +414,132 @@ func remount(path string, flags uintptr) error {
 	}
 	keep := uintptr(st.Flags) & mountFlagsKeep
 	return unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|flags|keep, "")
+}
+
+// setTreeReadOnly makes the mount at path and every mount below it
+// read-only, nosuid and nodev.
+func setTreeReadOnly(path string) error {
+	return setMountAttr(path, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, true)
+}
+
+// setMountAttr sets attr (MOUNT_ATTR_* flags) on the mount at path, and on
+// every mount below it when recursive, with one mount_setattr(2): no
+// statfs and no remount per mount, and flags the kernel locked (from a
+// less privileged namespace) are never cleared because nothing is
+// cleared. Kernels before 5.12 lack it (ENOSYS): there the same is done
+// with one bind remount per mount, the mounts below found in
+// /proc/self/mountinfo.
+func setMountAttr(path string, attr uint64, recursive bool) error {
+	flags := uint(unix.AT_SYMLINK_NOFOLLOW)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	err := unix.MountSetattr(unix.AT_FDCWD, path, flags, &unix.MountAttr{Attr_set: attr})
+	if err != unix.ENOSYS {
+		return err
+	}
+	return remountAttr(path, attr, recursive)
+}
+
+// remountAttr is setMountAttr without mount_setattr(2).
+func remountAttr(path string, attr uint64, recursive bool) error {
+	var flags uintptr
+	for _, f := range [...]struct {
+		attr uint64
+		ms   uintptr
+	}{{unix.MOUNT_ATTR_RDONLY, unix.MS_RDONLY}, {unix.MOUNT_ATTR_NOSUID, unix.MS_NOSUID},
+		{unix.MOUNT_ATTR_NODEV, unix.MS_NODEV}, {unix.MOUNT_ATTR_NOEXEC, unix.MS_NOEXEC}} {
+		if attr&f.attr != 0 {
+			flags |= f.ms
+		}
+	}
+	points := []string{path}
+	if recursive {
+		below, err := mountsBelow(path)
+		if err != nil {
+			return err
+		}
+		points = append(points, below...)
+	}
+	for _, p := range points {
+		if err := remount(p, flags); err != nil {
+			return fmt.Errorf("remount %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// mountsBelow lists the mount points strictly below dir (an absolute,
+// clean path) in this mount namespace, parents before children.
+func mountsBelow(dir string) ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		p := unescapeMountinfo(f[4])
+		if strings.HasPrefix(p, dir+"/") {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// writeFile writes s to an existing file with three system calls
+// (os.WriteFile also registers the file with the runtime's poller).
+func writeFile(path, s string) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	_, err = unix.Write(fd, []byte(s))
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
+}
+
+// topMountpoint creates the mount point of one of the container's own
+// top-level directories (/proc, /sys, /dev, /tmp, /run). In the fresh
+// tmpfs root of rootfs = "" nothing can be in the way (the host view is
+// /usr, /etc, /lib*, /bin, /sbin only), so a plain mkdir does, without
+// resolving the path component by component; a directory rootfs goes
+// through mountpoint and its symlink-safe resolution.
+func topMountpoint(p *plan, dir string) (string, error) {
+	if p.Rootfs == "" {
+		dst := newRoot + dir
+		if err := unix.Mkdir(dst, 0o755); err == nil {
+			return dst, nil
+		}
+	}
+	return mountpoint(dir, false)
 }
 
 // mountpoint returns the staging path for a container path, creating the

@@ -1,0 +1,221 @@
+package sandbox_test
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/nucleus-containers/nucleus/internal/sandbox"
+	"github.com/nucleus-containers/nucleus/internal/spec"
+)
+
+var updateLayout = flag.Bool("update-layout", false, "rewrite testdata/*.mounts golden files")
+
+// submountHelperEnv makes the test binary act as submountHelper. It is
+// checked in init, before TestMain (main_test.go) dispatches its own roles:
+// the helper is an ordinary supervisor process, never the container's init
+// (whose environment is only the plan) nor a probe inside.
+const submountHelperEnv = "NUCLEUS_TEST_SUBMOUNT_HELPER"
+
+func init() {
+	if os.Getenv(submountHelperEnv) == "1" {
+		os.Exit(submountHelper())
+	}
+}
+
+// TestMountLayout pins the container's whole mount tree as the workload
+// sees it in /proc/self/mountinfo: every mount point, its per-mount flags
+// (ro, nosuid, nodev, noexec), its filesystem type and, for binds of a
+// device node or a masking tmpfs, what is bound. A change to how the tree
+// is built (fewer syscalls, another API) must leave this unchanged.
+// Host-dependent details (the host view's filesystems, sizes, atime
+// options, mount ids) are left out.
+func TestMountLayout(t *testing.T) {
+	data := hostDir(t, "f", "x")
+	cases := []struct {
+		name   string
+		mutate func(*spec.Spec)
+	}{
+		{"default", func(*spec.Spec) {}},
+		{"writable-root-mounts", func(s *spec.Spec) {
+			s.Isolation.ReadOnly = false
+			s.Mounts = []spec.Mount{
+				{Type: spec.MountBind, Source: data, Target: "/data"},
+				{Type: spec.MountBind, Source: data, Target: "/config", ReadOnly: true},
+				{Type: spec.MountBind, Source: data + "/f", Target: "/etc-f", ReadOnly: true},
+				{Type: spec.MountTmpfs, Target: "/cache", Size: 1 << 20},
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSpec(t, "/bin/busybox", "cat", "/proc/self/mountinfo")
+			tc.mutate(s)
+			r := run(t, s)
+			if r.status != 0 {
+				t.Fatalf("status %d stderr %q", r.status, r.stderr)
+			}
+			got := normalizeMountinfo(t, r.stdout)
+			golden := filepath.Join("testdata", tc.name+".mounts")
+			if *updateLayout {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update-layout to create it)", err)
+			}
+			if string(want) != got {
+				t.Errorf("mount tree differs from %s:\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// normalizeMountinfo turns mountinfo into sorted lines "POINT FLAGS TYPE
+// [ROOT]": FLAGS are the per-mount ro/rw, nosuid, nodev, noexec; TYPE is
+// "host" for the host view (any filesystem); ROOT is kept for the
+// filesystems nucleus creates or binds from (/dev nodes, masks).
+func normalizeMountinfo(t *testing.T, mountinfo string) string {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(mountinfo), "\n") {
+		f := strings.Fields(l)
+		sep := -1
+		for i, x := range f {
+			if x == "-" {
+				sep = i
+				break
+			}
+		}
+		if len(f) < 7 || sep < 0 || sep+1 >= len(f) {
+			t.Fatalf("bad mountinfo line %q", l)
+		}
+		root, point, opts, fstype := f[3], f[4], f[5], f[sep+1]
+		var keep []string
+		for _, o := range strings.Split(opts, ",") {
+			switch o {
+			case "ro", "rw", "nosuid", "nodev", "noexec":
+				keep = append(keep, o)
+			}
+		}
+		out := point + " " + strings.Join(keep, ",")
+		switch {
+		case isHostView(point):
+			out += " host"
+		case fstype == "proc" || fstype == "sysfs" || fstype == "devpts":
+			out += " " + fstype + " " + root
+		case fstype == "tmpfs" && (strings.HasPrefix(point, "/proc/") || strings.HasPrefix(point, "/sys/")):
+			out += " tmpfs(mask)"
+		case strings.HasPrefix(point, "/dev/") && root != "/":
+			out += " bind:" + root // a host device node (or /dev/null as a mask)
+		case strings.HasPrefix(point, "/proc/"):
+			out += " bind:" + root
+		default:
+			out += " " + fstype
+		}
+		lines = append(lines, out)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func isHostView(point string) bool {
+	for _, d := range []string{"/usr", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin"} {
+		if point == d || strings.HasPrefix(point, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHostSubmountReadOnly: a filesystem mounted below a host-view
+// directory (here a tmpfs on /usr/local, as a container engine binds
+// /etc/resolv.conf or an admin mounts /usr/local) is read-only, nosuid and
+// nodev inside like the directory itself. The host side is a private mount
+// namespace of a helper process, so the host is never changed.
+func TestHostSubmountReadOnly(t *testing.T) {
+	if fi, err := os.Stat("/usr/local"); err != nil || !fi.IsDir() {
+		t.Fatalf("/usr/local: %v (the test mounts a tmpfs there, in a private mount namespace)", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), submountHelperEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	got := parseOutcomes(string(out))
+	for _, p := range []string{"/usr/local/new", "/usr/new"} {
+		if got[p] != "EROFS" {
+			t.Errorf("write %s: %q, want EROFS\n%s", p, got[p], out)
+		}
+	}
+	flags := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 5 && f[4] == "/usr/local" {
+			flags = f[5]
+		}
+	}
+	for _, want := range []string{"ro", "nosuid", "nodev"} {
+		if !hasOption(flags, want) {
+			t.Errorf("/usr/local inside has flags %q, want %s", flags, want)
+		}
+	}
+}
+
+func hasOption(opts, o string) bool {
+	for _, x := range strings.Split(opts, ",") {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}
+
+// submountHelper runs in a private mount namespace (TestHostSubmountReadOnly):
+// it mounts a writable tmpfs on /usr/local and runs a container that tries
+// to write below it and prints its mountinfo.
+func submountHelper() int {
+	if err := syscall.Mount("tmpfs", "/usr/local", "tmpfs", 0, "size=64k"); err != nil {
+		os.Stderr.WriteString("mount tmpfs on /usr/local: " + err.Error() + "\n")
+		return 1
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	s := &spec.Spec{
+		Name: "sbsubmount",
+		Exec: spec.Exec{Command: []string{probeBin, "/usr/local/new", "/usr/new"}, Workdir: "/",
+			Environment: map[string]string{probeEnv: "write"}},
+		Isolation: spec.Isolation{Runtime: spec.RuntimeNative, ReadOnly: true, Namespaces: spec.DefaultNamespaces,
+			UserNamespace: spec.UserNSHost, Seccomp: spec.SeccompDefault},
+		Network: spec.Network{Mode: spec.NetworkNone},
+		Mounts:  []spec.Mount{{Type: spec.MountBind, Source: exe, Target: probeBin, ReadOnly: true}},
+	}
+	for _, argv := range [][]string{s.Exec.Command, {"/bin/busybox", "cat", "/proc/self/mountinfo"}} {
+		s.Exec.Command = argv
+		c, err := sandbox.Start(s, sandbox.Options{})
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			return 125
+		}
+		if st, err := c.Wait(); st != 0 || err != nil {
+			os.Stderr.WriteString("container: status " + itoa(st) + "\n")
+			return 1
+		}
+	}
+	return 0
+}
