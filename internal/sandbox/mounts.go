@@ -428,7 +428,7 @@ func setTreeReadOnly(path string) error {
 // less privileged namespace) are never cleared because nothing is
 // cleared. Kernels before 5.12 lack it (ENOSYS): there the same is done
 // with one bind remount per mount, the mounts below found in
-// /proc/self/mountinfo.
+// /proc/thread-self/mountinfo.
 func setMountAttr(path string, attr uint64, recursive bool) error {
 	flags := uint(unix.AT_SYMLINK_NOFOLLOW)
 	if recursive {
@@ -472,7 +472,13 @@ func remountAttr(path string, attr uint64, recursive bool) error {
 // mountsBelow lists the mount points strictly below dir (an absolute,
 // clean path) in this mount namespace, parents before children.
 func mountsBelow(dir string) ([]string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	// thread-self: a mount namespace can be per thread (unshare). In init
+	// the staging root has no /proc: the host's is at /oldroot/proc (it
+	// lists this thread too, with its mount points relative to our root).
+	b, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if errors.Is(err, os.ErrNotExist) {
+		b, err = os.ReadFile(oldRoot + "/proc/thread-self/mountinfo")
+	}
 	if err != nil {
 		return nil, err
 	}
