@@ -2,8 +2,10 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"golang.org/x/net/bpf"
@@ -126,25 +128,166 @@ func interestingValues(p *policy, nr uint32, arg uint32) []uint64 {
 					if c.arg != arg {
 						continue
 					}
-					for _, v := range []uint64{c.val, c.val + 1, c.val - 1, c.val | 1<<32, c.val | 0xffffffff00000000, uint64(uint32(c.val))} {
+					for _, v := range []uint64{c.val, c.val + 1, c.val - 1, c.val | 1<<32, c.val | 0xffffffff00000000, uint64(uint32(c.val)), c.val &^ 1, c.val | 1} {
 						vals[v] = true
 					}
 				}
 			}
 		}
 	}
-	var out []uint64
+	out := make([]uint64, 0, len(vals))
 	for v := range vals {
 		out = append(out, v)
 	}
+	slices.Sort(out)
 	return out
 }
 
-// TestProgramMatchesPolicy runs the assembled program in a BPF
-// interpreter and compares it with evaluate: every x86_64 syscall with
-// plain arguments; for argument-filtered syscalls, every combination of the
-// interesting values of the first three arguments, plus random vectors;
-// foreign architectures, x32 numbers and nr -1.
+// Audit architectures besides x86_64 that the tests try (all killed).
+var foreignArches = []uint32{
+	0x40000003, // AUDIT_ARCH_I386 (int 0x80 on x86_64)
+	0xc00000b7, // AUDIT_ARCH_AARCH64
+	0,
+	auditArchX86_64 ^ 0x80000000, // x86_64 without __AUDIT_ARCH_64BIT
+}
+
+// outOfRangeNumbers are syscall numbers past the table, the x32 range and
+// its edges, and nr -1 (a skipped call).
+var outOfRangeNumbers = []uint32{
+	1000, 4095, 65535, x32SyscallBit - 1, x32SyscallBit, x32SyscallBit | 1, x32SyscallBit | 512,
+	0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff,
+}
+
+// maxTableNumber is the largest x86_64 syscall number in the table.
+func maxTableNumber() uint32 {
+	var top uint32
+	for _, sc := range x86_64Syscalls {
+		top = max(top, sc.nr)
+	}
+	return top
+}
+
+// checkProgram runs the program assembled from p in a BPF interpreter and
+// compares it with evaluate on: every number from 0 to 64 past the table's
+// largest (gaps in the table included), for x86_64 and foreign
+// architectures and with the x32 bit; the out-of-range numbers; and, for
+// every syscall some rule compares arguments of, every combination of the
+// interesting values of the compared arguments (or, when there are too
+// many, each argument's values in turn and random combinations of them),
+// plus random vectors. It returns the program and the number of inputs.
+func checkProgram(t *testing.T, p *policy, rng *rand.Rand) ([]unix.SockFilter, int) {
+	t.Helper()
+	prog, err := p.instructions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := newVM(t, prog)
+	inputs := 0
+	check := func(auditArch, nr uint32, args [6]uint64) {
+		t.Helper()
+		inputs++
+		got := runVM(t, vm, seccompData(auditArch, nr, args))
+		if want := evaluate(p, auditArch, nr, args); got != want {
+			t.Fatalf("%s: arch %#x nr %d args %#x: program says %s, policy says %s", p.source, auditArch, nr, args, actionString(got), actionString(want))
+		}
+	}
+	randomArgs := func() [6]uint64 {
+		var a [6]uint64
+		for i := range a {
+			switch rng.IntN(3) {
+			case 0:
+				a[i] = rng.Uint64()
+			case 1:
+				a[i] = rng.Uint64() & 0xff
+			default:
+				a[i] = uint64(rng.Uint32())
+			}
+		}
+		return a
+	}
+	compared := map[uint32]*[6]bool{} // syscall → the arguments some rule compares
+	for _, g := range p.groups {
+		for _, r := range g.rules {
+			nr, _ := syscallNumber(r.name)
+			if compared[nr] == nil {
+				compared[nr] = new([6]bool)
+			}
+			for _, set := range r.anyOf {
+				for _, c := range set {
+					compared[nr][c.arg] = true
+				}
+			}
+		}
+	}
+	for nr := uint32(0); nr <= maxTableNumber()+64; nr++ {
+		check(auditArchX86_64, nr, [6]uint64{})
+		check(auditArchX86_64, nr, randomArgs())
+		check(auditArchX86_64, nr|x32SyscallBit, [6]uint64{})
+		for _, arch := range foreignArches {
+			check(arch, nr, [6]uint64{})
+		}
+		if compared[nr] == nil {
+			continue
+		}
+		// Arguments no rule compares stay 0 here (the random vectors
+		// vary them).
+		var vals [6][]uint64
+		combos := 1
+		for i := range vals {
+			vals[i] = []uint64{0}
+			if compared[nr][i] {
+				vals[i] = interestingValues(p, nr, uint32(i))
+			}
+			combos *= len(vals[i])
+		}
+		if combos <= 20000 {
+			var args [6]uint64
+			var each func(i int)
+			each = func(i int) {
+				if i == len(args) {
+					check(auditArchX86_64, nr, args)
+					return
+				}
+				for _, v := range vals[i] {
+					args[i] = v
+					each(i + 1)
+				}
+			}
+			each(0)
+		} else {
+			for i := range vals {
+				for _, v := range vals[i] {
+					var args [6]uint64
+					args[i] = v
+					check(auditArchX86_64, nr, args)
+				}
+			}
+			for range 5000 {
+				var args [6]uint64
+				for i := range args {
+					args[i] = vals[i][rng.IntN(len(vals[i]))]
+				}
+				check(auditArchX86_64, nr, args)
+			}
+		}
+		for range 200 {
+			check(auditArchX86_64, nr, randomArgs())
+		}
+	}
+	for _, nr := range outOfRangeNumbers {
+		check(auditArchX86_64, nr, [6]uint64{})
+		check(auditArchX86_64, nr, randomArgs())
+		for _, arch := range foreignArches {
+			check(arch, nr, [6]uint64{})
+		}
+	}
+	return prog, inputs
+}
+
+// TestProgramMatchesPolicy checks (checkProgram) the default profile, the
+// default profile with seccomp_allow additions (some filling the gaps
+// between allowed numbers, so that runs merge), and every profile under
+// testdata/profiles.
 //
 // (github.com/elastic/go-seccomp-bpf was meant to assemble these programs.
 // This test, run against it, found that it does not reload the syscall
@@ -155,12 +298,168 @@ func TestProgramMatchesPolicy(t *testing.T) {
 	policies := map[string]func() (*policy, error){
 		"default":       func() (*policy, error) { return defaultPolicy(nil) },
 		"default+extra": func() (*policy, error) { return defaultPolicy([]string{"syslog", "kcmp"}) },
+		"default+gaps": func() (*policy, error) {
+			return defaultPolicy([]string{"syslog", "vhangup", "sysfs", "ustat", "uselib", "kcmp", "modify_ldt", "tuxcall", "security", "read"})
+		},
 	}
 	profiles, _ := filepath.Glob(filepath.Join("testdata", "profiles", "*.json"))
+	if len(profiles) == 0 {
+		t.Fatal("no profiles under testdata/profiles")
+	}
 	for _, path := range profiles {
 		policies[path] = func() (*policy, error) { return loadProfile(path) }
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
+	for name, mk := range policies {
+		t.Run(name, func(t *testing.T) {
+			p, err := mk()
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog, runs := checkProgram(t, p, rand.New(rand.NewPCG(1, 2)))
+			t.Logf("%d inputs, %d instructions", runs, len(prog))
+		})
+	}
+}
+
+// randomPolicy makes a policy of random groups: random actions, names and
+// argument rules with every comparison, on every argument, with values
+// that have and lack upper 32 bits.
+func randomPolicy(rng *rand.Rand, i int) *policy {
+	actions := []uint32{retAllow, retAllow, errnoRet(unix.EPERM), errnoRet(unix.ENOSYS), retKillThread, retKillProcess, retTrap, retLog}
+	action := func() uint32 { return actions[rng.IntN(len(actions))] }
+	values := []uint64{0, 1, 2, 0xff, 0x100, 0x80000000, 0xffffffff, 1 << 32, 1<<32 | 5, ^uint64(0), 0xffffffff00000000}
+	value := func() uint64 {
+		if rng.IntN(4) == 0 {
+			return rng.Uint64() >> rng.IntN(64)
+		}
+		return values[rng.IntN(len(values))]
+	}
+	name := func() string { return x86_64Syscalls[rng.IntN(len(x86_64Syscalls))].name }
+	p := &policy{source: fmt.Sprintf("random policy %d", i), defaultAction: action()}
+	for range 1 + rng.IntN(6) {
+		g := group{action: action()}
+		for range rng.IntN(4) {
+			r := argRule{name: name()}
+			for range 1 + rng.IntN(4) {
+				var set []cond
+				for range rng.IntN(4) {
+					set = append(set, cond{arg: uint32(rng.IntN(6)), op: op(rng.IntN(int(opNoneBits) + 1)), val: value()})
+				}
+				r.anyOf = append(r.anyOf, set)
+			}
+			g.rules = append(g.rules, r)
+		}
+		for range rng.IntN(200) {
+			g.names = append(g.names, name())
+		}
+		p.groups = append(p.groups, g)
+	}
+	return p
+}
+
+// TestRandomPoliciesMatch checks (checkProgram) random policies, and
+// policies built to stretch the layout: a run per syscall number with
+// alternating actions (a search tree of hundreds of runs), a distinct
+// errno per syscall (hundreds of shared rets), and long argument blocks.
+// The last two must contain a BPF_JA, or the trampolines went untested.
+func TestRandomPoliciesMatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 40 {
+		p := randomPolicy(rng, i)
+		t.Run(p.source, func(t *testing.T) { checkProgram(t, p, rng) })
+	}
+	alternating := &policy{source: "alternating", defaultAction: errnoRet(unix.EPERM)}
+	alternating.groups = append(alternating.groups, group{action: retAllow})
+	errnos := &policy{source: "an errno each", defaultAction: retAllow}
+	for _, sc := range x86_64Syscalls {
+		if sc.nr%2 == 0 {
+			alternating.groups[0].names = append(alternating.groups[0].names, sc.name)
+		}
+		errnos.groups = append(errnos.groups, group{action: errnoRet(unix.Errno(1 + sc.nr)), names: []string{sc.name}})
+	}
+	// Two long blocks (the second beyond a jump's reach from the tree);
+	// runs of 30 sets share their first condition, whose failure skips
+	// the whole run (farther than a jump reaches).
+	longBlock := &policy{source: "long argument blocks", defaultAction: errnoRet(unix.EPERM)}
+	var sets [][]cond
+	for v := range uint64(80) {
+		sets = append(sets, []cond{{arg: 0, op: opEqual, val: v / 30 << 8}, {arg: 1, op: opGreater, val: v}, {arg: 2, op: opNotEqual, val: v}})
+	}
+	longBlock.groups = []group{
+		{action: retAllow, rules: []argRule{{name: "read", anyOf: sets}, {name: "write", anyOf: sets[1:]}}},
+		{action: retAllow, names: []string{"close", "futex", "mmap", "exit_group"}},
+		{action: errnoRet(unix.ENOSYS), rules: []argRule{{name: "ioctl", anyOf: sets[:2]}, {name: "clone", anyOf: sets[5:7]}}},
+	}
+	for _, p := range []*policy{alternating, errnos, longBlock} {
+		t.Run(p.source, func(t *testing.T) {
+			prog, runs := checkProgram(t, p, rng)
+			if p != alternating && !slices.ContainsFunc(prog, func(in unix.SockFilter) bool { return in.Code == jaK }) {
+				t.Errorf("%d instructions and no BPF_JA: the policy no longer stretches the layout", len(prog))
+			}
+			t.Logf("%d inputs, %d instructions", runs, len(prog))
+		})
+	}
+}
+
+// constVerdict is the kernel's seccomp_is_const_allow (kernel/seccomp.c):
+// it runs prog knowing only arch and nr, and reports the ret it reaches,
+// or false where the path loads anything else or uses an instruction the
+// emulator does not know. The kernel skips the filter for the numbers
+// whose constant verdict is SECCOMP_RET_ALLOW.
+func constVerdict(prog []unix.SockFilter, arch, nr uint32) (uint32, bool) {
+	var acc uint32
+	for pc := 0; pc < len(prog); pc++ {
+		in := prog[pc]
+		switch in.Code {
+		case ldAbsW:
+			switch in.K {
+			case offNr:
+				acc = nr
+			case offArch:
+				acc = arch
+			default:
+				return 0, false
+			}
+		case retK:
+			return in.K, true
+		case jaK:
+			pc += int(in.K)
+		case jeqK, jgeK, jgtK, jsetK:
+			var holds bool
+			switch in.Code {
+			case jeqK:
+				holds = acc == in.K
+			case jgeK:
+				holds = acc >= in.K
+			case jgtK:
+				holds = acc > in.K
+			case jsetK:
+				holds = acc&in.K != 0
+			}
+			if holds {
+				pc += int(in.Jt)
+			} else {
+				pc += int(in.Jf)
+			}
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
+			acc &= in.K
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// TestVerdictsCacheable: for every syscall number no rule compares
+// arguments of, the path through the program reads no argument, so the
+// kernel can cache its verdict (and skip the filter for it when allowed);
+// and that verdict is the policy's.
+func TestVerdictsCacheable(t *testing.T) {
+	policies := map[string]func() (*policy, error){
+		"default":       func() (*policy, error) { return defaultPolicy(nil) },
+		"default+extra": func() (*policy, error) { return defaultPolicy([]string{"syslog", "kcmp"}) },
+		"runc.json":     func() (*policy, error) { return loadProfile(filepath.Join("testdata", "profiles", "runc.json")) },
+	}
 	for name, mk := range policies {
 		t.Run(name, func(t *testing.T) {
 			p, err := mk()
@@ -171,39 +470,31 @@ func TestProgramMatchesPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vm := newVM(t, prog)
-			runs := 0
-			check := func(auditArch, nr uint32, args [6]uint64) {
-				t.Helper()
-				runs++
-				got := runVM(t, vm, seccompData(auditArch, nr, args))
-				if want := evaluate(p, auditArch, nr, args); got != want {
-					t.Fatalf("arch %#x nr %d args %#x: program says %s, policy says %s", auditArch, nr, args, actionString(got), actionString(want))
+			compared := map[uint32]bool{}
+			for _, g := range p.groups {
+				for _, r := range g.rules {
+					nr, _ := syscallNumber(r.name)
+					compared[nr] = true
 				}
 			}
-			for _, sc := range x86_64Syscalls {
-				nr := sc.nr
-				check(auditArchX86_64, nr, [6]uint64{})
-				check(0x40000003, nr, [6]uint64{})                    // AUDIT_ARCH_I386
-				check(auditArchX86_64, nr|x32SyscallBit, [6]uint64{}) // x32
-				a0, a1, a2 := interestingValues(p, nr, 0), interestingValues(p, nr, 1), interestingValues(p, nr, 2)
-				if len(a0)+len(a1)+len(a2) == 6 {
-					continue // no rule compares this syscall's arguments
+			cached := 0
+			for nr := uint32(0); nr <= maxTableNumber()+64; nr++ {
+				if compared[nr] {
+					continue
 				}
-				for _, v0 := range a0 {
-					for _, v1 := range a1 {
-						for _, v2 := range a2 {
-							check(auditArchX86_64, nr, [6]uint64{v0, v1, v2})
-						}
-					}
+				got, ok := constVerdict(prog, auditArchX86_64, nr)
+				if !ok {
+					t.Errorf("nr %d: the kernel cannot cache its verdict", nr)
+					continue
 				}
-				for range 200 {
-					check(auditArchX86_64, nr, [6]uint64{rng.Uint64(), rng.Uint64() & 0xff, rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64()})
+				if want := evaluate(p, auditArchX86_64, nr, [6]uint64{}); got != want {
+					t.Errorf("nr %d: constant verdict %s, policy says %s", nr, actionString(got), actionString(want))
+				}
+				if got == retAllow {
+					cached++
 				}
 			}
-			check(auditArchX86_64, 0xffffffff, [6]uint64{})
-			check(auditArchX86_64, 1000, [6]uint64{}) // beyond the table
-			t.Logf("%d inputs, %d instructions", runs, len(prog))
+			t.Logf("%d numbers allowed without running the filter", cached)
 		})
 	}
 }

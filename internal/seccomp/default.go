@@ -219,10 +219,15 @@ func defaultPolicy(extra []string) (*policy, error) {
 	for _, family := range []uint64{unix.AF_INET, unix.AF_INET6} {
 		for _, typ := range socketTypes {
 			for _, fl := range []uint64{0, unix.SOCK_NONBLOCK, unix.SOCK_CLOEXEC, unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC} {
+				// The protocol before the type: the assembler
+				// emits conditions a set shares with the one before
+				// only once (assemble.go), and these sets differ
+				// only in the type.
 				socketSets = append(socketSets, []cond{
-					eq(0, family), eq(1, typ|fl),
+					eq(0, family),
 					// IP protocols are < 256; MPTCP (262) is answered below.
 					{arg: 2, op: opLessEqual, val: 255},
+					eq(1, typ|fl),
 				})
 			}
 		}
@@ -251,9 +256,9 @@ func defaultPolicy(extra []string) (*policy, error) {
 			{action: errnoRet(unix.EPERM), rules: []argRule{{name: "ioctl", anyOf: [][]cond{
 				low32Equal(1, unix.TIOCSTI), low32Equal(1, unix.TIOCLINUX),
 			}}}},
-			// ioctl right after its exceptions: its verdict depends on an
-			// argument, so the kernel cannot cache it, and every ioctl
-			// walks the program up to here.
+			// Every other ioctl is allowed. (Where the groups stand does
+			// not change how far an ioctl walks: the program searches by
+			// syscall number, then checks that syscall's rules only.)
 			{action: retAllow, names: []string{"ioctl"}},
 			{action: retAllow, names: allow, rules: []argRule{
 				{name: "clone", anyOf: [][]cond{{{arg: 0, op: opNoneBits, val: namespaceFlags}}}},

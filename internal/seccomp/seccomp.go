@@ -5,10 +5,11 @@
 //
 // It is pure Go (no cgo, no libseccomp): nucleus-exec is a static binary.
 // The syscall tables come from github.com/elastic/go-seccomp-bpf (copied
-// into zsyscalls.go by a test); the BPF is assembled here (policy.go says
-// why). Every program starts with a preamble that kills any foreign
-// architecture or x32 syscall outright (SECCOMP_RET_KILL_PROCESS): their
-// numbers mean other calls, so no rule written for x86_64 applies to them.
+// into zsyscalls.go by a test); the BPF is assembled here (assemble.go says
+// why, and how: a binary search over the syscall numbers). Every program
+// starts with a preamble that kills any foreign architecture or x32
+// syscall outright (SECCOMP_RET_KILL_PROCESS): their numbers mean other
+// calls, so no rule written for x86_64 applies to them.
 //
 // Blocked calls return EPERM; clone3 returns ENOSYS (libc then uses clone,
 // whose flags can be checked); MPTCP sockets return EPROTONOSUPPORT (so
