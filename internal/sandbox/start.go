@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nucleus-containers/nucleus/internal/spec"
-	"github.com/nucleus-containers/nucleus/internal/workload"
 )
 
 // Options are the supervisor's settings for one container.
@@ -33,7 +31,7 @@ type Options struct {
 
 // Container is a started sandbox. Its methods are safe for concurrent use.
 type Container struct {
-	cmd     *exec.Cmd
+	pid     int // init's host pid
 	ctl     *os.File
 	hostNet bool
 	log     func(format string, args ...any)
@@ -46,6 +44,12 @@ type Container struct {
 	nextID  uint64
 	pending map[uint64]chan message
 	exited  bool
+	// pidfd is init's pidfd: signals go through it, so a signal after
+	// init was reaped can never reach a process that reused its pid. -1
+	// once closed (after the exit was collected), under mu. pidFile owns
+	// it, for waiting through the poller.
+	pidfd   int
+	pidFile *os.File
 
 	done    chan struct{}
 	status  int
@@ -95,46 +99,78 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: control socket: %w", err)
 	}
+	// Our end non-blocking, so that os.File reads it through the runtime's
+	// poller: a goroutine waiting for init's messages is parked instead of
+	// holding a thread in read(2) (which also keeps the runtime's sysmon
+	// thread polling every 20 µs, two context switches each, instead of
+	// sleeping). init's end stays blocking.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, fmt.Errorf("sandbox: control socket: %w", err)
+	}
 	ours := os.NewFile(uintptr(fds[0]), "nucleus-ctl")
 	theirs := os.NewFile(uintptr(fds[1]), "nucleus-ctl-init")
 	defer theirs.Close()
 
-	cmd := &exec.Cmd{
-		Path: "/proc/self/exe",
-		Args: []string{stageInit},
+	// Descriptors of init: stdio, the control socket (initCtlFD), then
+	// the credentials (initCtlFD+1+i, as planned above).
+	stdio := [3]*os.File{orDefault(opts.Stdin, os.Stdin), orDefault(opts.Stdout, os.Stdout), orDefault(opts.Stderr, os.Stderr)}
+	files := []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), theirs.Fd()}
+	for _, f := range credFiles {
+		files = append(files, f.Fd())
+	}
+	pidfd := -1
+	sys := &syscall.SysProcAttr{
+		Cloneflags: p.Cloneflags,
+		// If nucleus-exec dies, init dies, and with it the pid namespace.
+		Pdeathsig: syscall.SIGKILL,
+		// Own process group: a terminal's ^C reaches the supervisor,
+		// which forwards it once, instead of every process at once.
+		Setpgid: true,
+		PidFD:   &pidfd,
+	}
+	if p.UserNS {
+		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: p.HostUIDBase, Size: userNSSize}}
+		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: p.HostUIDBase, Size: userNSSize}}
+		sys.GidMappingsEnableSetgroups = true
+		// Become uid/gid 0 of the namespace before execve: the clone
+		// keeps the host uid (unmapped there), and only the namespace's
+		// root keeps its capabilities across exec.
+		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	// syscall.ForkExec rather than os/exec: os.StartProcess first checks,
+	// once per process, that clone(CLONE_PIDFD) works by starting and
+	// reaping a throw-away child, a whole extra process on every
+	// nucleus-exec start. The pidfd is ours here instead of os.Process's.
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{stageInit}, &syscall.ProcAttr{
 		// init is mostly idle and never CPU-bound: one P means fewer
 		// runtime threads to create at every start (≈10 % less CPU per
 		// start, measured with bench/start). The workload's environment
 		// is the plan's, not this.
-		Env:        []string{planEnv + "=" + string(data), "GOMAXPROCS=1"},
-		Stdin:      orDefault(opts.Stdin, os.Stdin),
-		Stdout:     orDefault(opts.Stdout, os.Stdout),
-		Stderr:     orDefault(opts.Stderr, os.Stderr),
-		ExtraFiles: append([]*os.File{theirs}, credFiles...),
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: p.Cloneflags,
-			// If nucleus-exec dies, init dies, and with it the pid namespace.
-			Pdeathsig: syscall.SIGKILL,
-			// Own process group: a terminal's ^C reaches the supervisor,
-			// which forwards it once, instead of every process at once.
-			Setpgid: true,
-		},
-	}
-	if p.UserNS {
-		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: p.HostUIDBase, Size: userNSSize}}
-		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: p.HostUIDBase, Size: userNSSize}}
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
-		// Become uid/gid 0 of the namespace before execve: the clone
-		// keeps the host uid (unmapped there), and only the namespace's
-		// root keeps its capabilities across exec.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
-	}
-	if err := cmd.Start(); err != nil {
+		Env:   []string{planEnv + "=" + string(data), "GOMAXPROCS=1"},
+		Files: files,
+		Sys:   sys,
+	})
+	// The descriptors passed by number must stay open until then.
+	runtime.KeepAlive(stdio)
+	runtime.KeepAlive(theirs)
+	if err != nil {
 		ours.Close()
 		return nil, fmt.Errorf("sandbox: start init (namespaces %s): %w", describeFlags(p.Cloneflags), err)
 	}
 	theirs.Close()
-	c := &Container{cmd: cmd, ctl: ours, hostNet: !p.NewNet, log: logf, pending: map[uint64]chan message{}, done: make(chan struct{})}
+	// The pidfd is waited on through the poller too (it becomes readable
+	// when init exits); non-blocking also makes waitid on it never block.
+	if err := unix.SetNonblock(pidfd, true); err != nil {
+		unix.Close(pidfd)
+		_ = unix.Kill(pid, unix.SIGKILL)
+		_, _ = unix.Wait4(pid, nil, 0, nil)
+		ours.Close()
+		return nil, fmt.Errorf("sandbox: init pidfd: %w", err)
+	}
+	c := &Container{pid: pid, pidfd: pidfd, pidFile: os.NewFile(uintptr(pidfd), "nucleus-init-pidfd"),
+		ctl: ours, hostNet: !p.NewNet, log: logf, pending: map[uint64]chan message{}, done: make(chan struct{})}
 
 	started := make(chan message, 1)
 	go c.readControl(started)
@@ -223,14 +259,29 @@ func (c *Container) readControl(started chan<- message) {
 // waitInit collects init's exit. When the pid namespace's init is gone,
 // the kernel has already killed and reaped everything else in it.
 func (c *Container) waitInit() {
-	err := c.cmd.Wait()
-	status, ok := workload.ExitStatus(c.cmd.ProcessState)
-	if !ok && err != nil {
+	err := waitExit(c.pidFile)
+	var ws syscall.WaitStatus
+	for err == nil {
+		// init has exited: this only collects it.
+		_, err = syscall.Wait4(c.pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	var status int
+	switch {
+	case err != nil:
 		c.waitErr = fmt.Errorf("sandbox: wait for init: %w", err)
+	case ws.Exited():
+		status = ws.ExitStatus()
+	case ws.Signaled():
+		status = 128 + int(ws.Signal())
 	}
 	c.mu.Lock()
 	c.status = status
 	c.exited = true
+	c.pidFile.Close()
+	c.pidfd = -1
 	for id, ch := range c.pending {
 		ch <- message{T: "result", ID: id, Code: -1, Msg: "container exited"}
 		delete(c.pending, id)
@@ -241,8 +292,32 @@ func (c *Container) waitInit() {
 	close(c.done)
 }
 
+// waitExit returns once the process of pidfd has exited, without holding
+// a thread meanwhile: the goroutine is parked in the runtime's poller
+// until the pidfd becomes readable.
+func waitExit(pidfd *os.File) error {
+	rc, err := pidfd.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var pollErr error
+	err = rc.Read(func(fd uintptr) bool {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 0)
+		if err == unix.EINTR {
+			return false
+		}
+		pollErr = err
+		return n > 0 || err != nil
+	})
+	if err != nil {
+		return err
+	}
+	return pollErr
+}
+
 // Pid is the host PID of the container's init.
-func (c *Container) Pid() int { return c.cmd.Process.Pid }
+func (c *Container) Pid() int { return c.pid }
 
 // Wait returns the workload's exit status (128+signal when killed) once
 // everything inside the container is gone.
@@ -253,14 +328,29 @@ func (c *Container) Wait() (int, error) {
 
 // Kill sends SIGKILL to init: the pid namespace, and everything in it, dies.
 func (c *Container) Kill() error {
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := c.signalInit(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("sandbox: kill init: %w", err)
 	}
 	return nil
 }
 
+// signalInit sends sig to init through its pidfd; os.ErrProcessDone once
+// init has exited.
+func (c *Container) signalInit(sig syscall.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pidfd < 0 {
+		return os.ErrProcessDone
+	}
+	err := unix.PidfdSendSignal(c.pidfd, sig, nil, 0)
+	if err == unix.ESRCH {
+		return os.ErrProcessDone // exited, not yet collected
+	}
+	return err
+}
+
 // Signal delivers sig to the workload. The usual stop and control signals
-// go to init through its pidfd (os.Process uses one) and init forwards them
+// go to init through its pidfd and init forwards them
 // through the workload's pidfd; others travel as a control message.
 func (c *Container) Signal(sig syscall.Signal) error {
 	if sig == syscall.SIGKILL {
@@ -268,7 +358,7 @@ func (c *Container) Signal(sig syscall.Signal) error {
 	}
 	for _, f := range forwardedSignals {
 		if f == sig {
-			if err := c.cmd.Process.Signal(sig); err != nil {
+			if err := c.signalInit(sig); err != nil {
 				return fmt.Errorf("sandbox: signal %v: %w", sig, err)
 			}
 			return nil
