@@ -207,26 +207,32 @@ type check struct {
 // verdict is what the policy decides for one syscall number: the first of
 // checks whose conditions hold, else final.
 type verdict struct {
-	checks  []check
-	final   uint32
-	decided bool // final came from a rule, not the default action
+	checks    []check
+	final     uint32
+	decided   bool // final came from a rule, not the default action
+	mentioned bool // some rule or name of the policy is this syscall
 }
 
 // verdicts reads p per syscall number: groups in order, and within a group
 // its rules then its names, as evaluation order says; everything after an
-// unconditional match is unreachable and dropped. Numbers p does not
-// mention take the default action and are absent from the map.
-func (p *policy) verdicts() (map[uint32]*verdict, error) {
-	vs := map[uint32]*verdict{}
+// unconditional match is unreachable and dropped. The result is indexed by
+// syscall number, up to the largest p mentions; every number past the end,
+// and every entry not mentioned, takes the default action.
+func (p *policy) verdicts() ([]verdict, error) {
+	var vs []verdict
 	get := func(name string) (*verdict, error) {
 		nr, ok := syscallNumber(name)
 		if !ok {
 			return nil, fmt.Errorf("unknown syscall %q", name)
 		}
-		v := vs[nr]
-		if v == nil {
-			v = &verdict{final: p.defaultAction}
-			vs[nr] = v
+		if int(nr) >= len(vs) {
+			// One allocation for the usual case: the table's largest
+			// number is below 512.
+			vs = slices.Grow(vs, max(int(nr)+1, 512)-len(vs))[:nr+1]
+		}
+		v := &vs[nr]
+		if !v.mentioned {
+			*v = verdict{final: p.defaultAction, mentioned: true}
 		}
 		return v, nil
 	}
@@ -267,7 +273,8 @@ func (p *policy) verdicts() (map[uint32]*verdict, error) {
 	}
 	// A last check with the final action decides nothing: whether it
 	// holds or not, the result is the same.
-	for _, v := range vs {
+	for i := range vs {
+		v := &vs[i]
 		for len(v.checks) > 0 && v.checks[len(v.checks)-1].action == v.final {
 			v.checks = v.checks[:len(v.checks)-1]
 		}
@@ -289,16 +296,12 @@ type run struct {
 // neighbouring numbers with the same unconditional action (unknown
 // numbers take the default action, like any other number the policy does
 // not mention).
-func runs(vs map[uint32]*verdict, defaultAction uint32) []run {
-	var top uint32
-	for nr := range vs {
-		top = max(top, nr)
-	}
-	var rs []run
-	for nr := uint32(0); nr <= top+1; nr++ {
-		r := run{lo: nr, action: defaultAction}
-		if v := vs[nr]; v != nil {
-			if len(v.checks) > 0 {
+func runs(vs []verdict, defaultAction uint32) []run {
+	rs := make([]run, 0, 128)
+	for nr := 0; nr <= len(vs); nr++ { // len(vs): the first number past them
+		r := run{lo: uint32(nr), action: defaultAction}
+		if nr < len(vs) && vs[nr].mentioned {
+			if v := &vs[nr]; len(v.checks) > 0 {
 				r.checked = v
 			} else {
 				r.action = v.final
@@ -517,7 +520,7 @@ func (p *policy) instructions() ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("assemble %s: %w", p.source, err)
 	}
-	a := &assembler{ins: make([]asmInsn, 0, 512), inA: -1}
+	a := &assembler{ins: make([]asmInsn, 0, 512), labels: make([]int, 0, 256), inA: -1}
 
 	// Foreign architectures (i386 via int 0x80, anything else) die: their
 	// syscall numbers mean different calls, so no rule applies.
