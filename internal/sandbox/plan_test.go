@@ -3,8 +3,11 @@ package sandbox
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -139,4 +142,115 @@ func TestPlanRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPlanCodecRoundTrip: every field of the plan, set by reflection to a
+// value of its own, survives encodePlan/decodePlan, so a field added to
+// the plan without the codec fails here. Strings carry the format's
+// separators; nil and empty slices stay distinct.
+func TestPlanCodecRoundTrip(t *testing.T) {
+	full := &plan{}
+	n := 0
+	fillValue(reflect.ValueOf(full).Elem(), &n)
+	empty := &plan{Mounts: []mountStep{}, Exec: execPlan{Argv: []string{}, Caps: []int{}, Landlock: landlockPlan{TCPBind: []uint16{}}}}
+	cases := []struct {
+		name string
+		p    *plan
+	}{{"every field set", full}, {"zero", &plan{}}, {"empty slices", empty}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			enc := encodePlan(tc.p)
+			if strings.IndexByte(enc, 0) >= 0 {
+				t.Fatalf("encoding contains a NUL byte: %q", enc)
+			}
+			got, err := decodePlan(enc)
+			if err != nil {
+				t.Fatalf("decodePlan(%q): %v", enc, err)
+			}
+			if !reflect.DeepEqual(got, tc.p) {
+				t.Errorf("round trip differs:\n got %+v\nwant %+v", got, tc.p)
+			}
+		})
+	}
+	// The golden plans too (what newPlan really produces).
+	for _, name := range []string{"default", "mounts-caps-userns", "host-network-no-uts"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name+".plan.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p plan
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodePlan(encodePlan(&p))
+		if err != nil || !reflect.DeepEqual(got, &p) {
+			t.Errorf("%s: round trip differs (err %v):\n got %+v\nwant %+v", name, err, got, &p)
+		}
+	}
+}
+
+// fillValue sets every field reachable from v to a distinct non-zero
+// value (slices get two elements); *n counts values handed out.
+func fillValue(v reflect.Value, n *int) {
+	*n++
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s%d:;-1;\n%d:", *n, *n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(-int64(*n) * 1000003)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		v.SetUint(uint64(*n) * 4099 % (1 << (v.Type().Bits() - 1)))
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := 0; i < 2; i++ {
+			fillValue(v.Index(i), n)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			fillValue(v.Field(i), n)
+		}
+	default:
+		panic("fillValue: unhandled kind " + v.Kind().String() + ": extend the test and the plan codec")
+	}
+}
+
+func TestDecodePlanRefusesMalformed(t *testing.T) {
+	good := encodePlan(&plan{Name: "web", Cloneflags: 7, Exec: execPlan{Argv: []string{"/bin/true"}}})
+	cases := []struct{ name, in string }{
+		{"empty", ""},
+		{"truncated", good[:len(good)-3]},
+		{"trailing data", good + "x"},
+		{"string longer than the input", "999:web"},
+		{"negative string length", "-1:"},
+		{"bad bool", strings.Replace(good, "7;0;", "7;2;", 1)},
+		{"huge slice length", strings.Replace(good, "-1;", "99999999;", 1)},
+		{"not a number", "3:web4:webxyz;"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if p, err := decodePlan(tc.in); err == nil {
+				t.Errorf("decodePlan(%q) = %+v, want an error", tc.in, p)
+			}
+		})
+	}
+}
+
+// FuzzDecodePlan: any input is refused or decodes to a plan that encodes
+// and decodes to itself; nothing panics.
+func FuzzDecodePlan(f *testing.F) {
+	f.Add(encodePlan(&plan{Name: "web", Exec: execPlan{Argv: []string{"/bin/true"}, Caps: []int{10}}}))
+	f.Add("")
+	f.Add("3:web")
+	f.Fuzz(func(t *testing.T, in string) {
+		p, err := decodePlan(in)
+		if err != nil {
+			return
+		}
+		again, err := decodePlan(encodePlan(p))
+		if err != nil || !reflect.DeepEqual(again, p) {
+			t.Fatalf("re-encoded plan differs (err %v): %+v vs %+v", err, again, p)
+		}
+	})
 }
