@@ -97,10 +97,11 @@ func runInit() int {
 		in.send(message{T: "error", Msg: err.Error()})
 		return exitSetup
 	}
-	var p plan
-	if err := json.Unmarshal([]byte(os.Getenv(planEnv)), &p); err != nil {
+	pp, err := decodePlan(os.Getenv(planEnv))
+	if err != nil {
 		return fail(fmt.Errorf("sandbox init: plan: %w", err))
 	}
+	p := *pp
 	os.Unsetenv(planEnv)
 	in.plan = &p
 	f, err := buildSeccomp(p.Exec.Seccomp)
