@@ -117,19 +117,20 @@ func enterRoot(p *plan) error {
 		return err
 	}
 
-	if err := unix.Unmount(oldRoot, unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detach host root: %w", err)
-	}
 	if err := unix.Chdir(newRoot); err != nil {
 		return fmt.Errorf("chdir to new root: %w", err)
 	}
 	// pivot_root(".", ".") stacks the staging root on top of the new one;
-	// detaching "." then removes it, leaving no path back to the host.
+	// detaching "." then removes it together with everything mounted
+	// below it (the host tree at /oldroot, the credentials' tmpfs),
+	// leaving no path back to the host. One detach for all: each umount
+	// waits for an expedited RCU grace period (synchronize_rcu_expedited
+	// in namespace_unlock), IPIs to every CPU, costly in a VM.
 	if err := unix.PivotRoot(".", "."); err != nil {
 		return fmt.Errorf("pivot_root: %w", err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detach staging root: %w", err)
+		return fmt.Errorf("detach staging root and host tree: %w", err)
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
