@@ -498,3 +498,99 @@ func TestVerdictsCacheable(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultRulesMeaning pins what the default profile's argument rules
+// mean, independently of how default.go states them: each is written here
+// as plainly as the documentation says it (the socket types as the
+// explicit list of type|flags values they once were), and evaluate must
+// agree with it on every combination of the bits that matter, with and
+// without garbage in the upper 32 bits.
+func TestDefaultRulesMeaning(t *testing.T) {
+	p, err := defaultPolicy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow, eperm := retAllow, errnoRet(unix.EPERM)
+	nr := func(name string) uint32 { n, _ := syscallNumber(name); return n }
+
+	// Values built from bits that the rules test or that sit next to them.
+	var bitValues []uint64
+	bits := []uint{0, 1, 2, 3, 11, 19, 31, 32, 63}
+	for m := range 1 << len(bits) {
+		var v uint64
+		for i, b := range bits {
+			if m&(1<<i) != 0 {
+				v |= 1 << b
+			}
+		}
+		bitValues = append(bitValues, v)
+	}
+
+	socketWant := func(family, typ, proto uint64) uint32 {
+		if proto == ipprotoMPTCP {
+			return errnoRet(unix.EPROTONOSUPPORT)
+		}
+		switch family {
+		case unix.AF_UNIX:
+			return allow
+		case unix.AF_NETLINK:
+			if proto == unix.NETLINK_ROUTE {
+				return allow
+			}
+		case unix.AF_INET, unix.AF_INET6:
+			for _, base := range []uint64{unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET} {
+				for _, fl := range []uint64{0, unix.SOCK_NONBLOCK, unix.SOCK_CLOEXEC, unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC} {
+					if typ == base|fl && proto <= 255 {
+						return allow
+					}
+				}
+			}
+		}
+		return eperm
+	}
+	families := []uint64{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK, unix.AF_PACKET, unix.AF_VSOCK, 1<<32 | unix.AF_INET}
+	protos := []uint64{0, unix.IPPROTO_TCP, unix.NETLINK_ROUTE, unix.NETLINK_AUDIT, 255, 256, ipprotoMPTCP, 1 << 32}
+	for _, family := range families {
+		for _, typ := range bitValues {
+			for _, proto := range protos {
+				args := [6]uint64{family, typ, proto}
+				if got, want := evaluate(p, auditArchX86_64, nr("socket"), args), socketWant(family, typ, proto); got != want {
+					t.Fatalf("socket(%#x, %#x, %#x): policy says %s, want %s", family, typ, proto, actionString(got), actionString(want))
+				}
+			}
+		}
+	}
+
+	for _, cmd := range append(bitValues, unix.TIOCSTI, unix.TIOCLINUX, 1<<32|unix.TIOCSTI, 0xffffffff00000000|unix.TIOCLINUX, unix.TCGETS, unix.TIOCINQ) {
+		want := allow
+		if low := uint32(cmd); low == unix.TIOCSTI || low == unix.TIOCLINUX {
+			want = eperm
+		}
+		if got := evaluate(p, auditArchX86_64, nr("ioctl"), [6]uint64{3, cmd}); got != want {
+			t.Fatalf("ioctl(3, %#x): policy says %s, want %s", cmd, actionString(got), actionString(want))
+		}
+	}
+
+	for _, flags := range append(bitValues, unix.CLONE_NEWUSER, unix.CLONE_NEWNET|unix.CLONE_SIGHAND, unix.CLONE_VM|unix.CLONE_VFORK|uint64(unix.SIGCHLD)) {
+		want := allow
+		if flags&namespaceFlags != 0 {
+			want = eperm
+		}
+		if got := evaluate(p, auditArchX86_64, nr("clone"), [6]uint64{flags}); got != want {
+			t.Fatalf("clone(%#x): policy says %s, want %s", flags, actionString(got), actionString(want))
+		}
+	}
+
+	for _, pers := range append(bitValues, personalities...) {
+		want := eperm
+		if slices.Contains(personalities, pers) {
+			want = allow
+		}
+		if got := evaluate(p, auditArchX86_64, nr("personality"), [6]uint64{pers}); got != want {
+			t.Fatalf("personality(%#x): policy says %s, want %s", pers, actionString(got), actionString(want))
+		}
+	}
+	if got := evaluate(p, auditArchX86_64, nr("clone3"), [6]uint64{}); got != errnoRet(unix.ENOSYS) {
+		t.Fatalf("clone3: policy says %s, want errno(ENOSYS)", actionString(got))
+	}
+}
