@@ -188,8 +188,10 @@ func runBench(b *testing.B, job benchJob) {
 // to eBPF, JIT-compiles it, and emulates it once per syscall number to
 // fill its verdict cache. Each of those is proportional to the program's
 // length (the last one to the length of the path to each verdict).
+// denylist.json, a few instructions long, shows the part that does not
+// depend on the program (allocations, the JIT's executable memory).
 func BenchmarkInstall(b *testing.B) {
-	for _, filter := range []string{"default", "profile:testdata/profiles/runc.json"} {
+	for _, filter := range []string{"default", "profile:testdata/profiles/runc.json", "profile:testdata/profiles/denylist.json"} {
 		b.Run(strings.TrimPrefix(filter, "profile:testdata/profiles/"), func(b *testing.B) {
 			runBench(b, benchJob{Kind: "install", Filter: filter})
 		})
