@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -92,6 +93,11 @@ func runInit() int {
 	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
 	// Orphans are ours to reap even without a pid namespace.
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	// Only stdio reaches the workload and the probes: the control socket
+	// (a workload holding it could forge probe results and log lines),
+	// the credentials' descriptors and anything the supervisor inherited
+	// without close-on-exec are closed at every exec.
+	cloexecFrom(initCtlFD)
 	in := &initProc{ctl: os.NewFile(initCtlFD, "ctl"), waiters: map[int]chan int{}, probes: map[uint64]int{}}
 	fail := func(err error) int {
 		in.send(message{T: "error", Msg: err.Error()})
@@ -358,6 +364,20 @@ func (in *initProc) probe(m message) {
 	_ = unix.Kill(-pid, unix.SIGKILL)
 	_ = outR.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	reply.Out = <-outc
+}
+
+// cloexecFrom sets close-on-exec on every descriptor from first up, with
+// one close_range(2) (Linux 5.11), or one by one from /proc/self/fd.
+func cloexecFrom(first int) {
+	if unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= first {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 // loopbackUp sets IFF_UP on lo in the new network namespace.
