@@ -4,6 +4,9 @@
 #   sandbox-run        (internal/sandbox alone: no supervisor, no probes)
 #   bwrap --unshare-all --die-with-parent --ro-bind / / true
 #   crun run / runc run of an equivalent busybox bundle
+#   the floors of bench/floor/start: a Go parent starting a Go child (the
+#   role of init) in the same six namespaces, which runs /bin/true, and the
+#   Go parent starting /bin/true directly; no mount, seccomp or Landlock
 # The nucleus spec is true.toml: default isolation (pid, mount, ipc, uts,
 # net, cgroup namespaces, read-only host view, seccomp default, Landlock,
 # every capability dropped). The OCI bundle has the same namespaces, a
@@ -28,6 +31,7 @@ rm -rf "$OUT"; mkdir -p "$OUT/bin" "$OUT/bundle/rootfs/bin"
 
 export CGO_ENABLED=0
 (cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$OUT/bin/sandbox-run" ./bench/start/sandbox-run)
+(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$OUT/bin/floor-start" ./bench/floor/start)
 NUCLEUS=""
 if (cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$OUT/bin/nucleus-exec" ./cmd/nucleus-exec) 2>"$OUT/nucleus-exec.build.log"; then
 	NUCLEUS="$OUT/bin/nucleus-exec run $HERE/true.toml"
@@ -36,6 +40,8 @@ else
 	echo "note: cmd/nucleus-exec does not build yet ($OUT/nucleus-exec.build.log); measuring sandbox-run only" >&2
 fi
 "$OUT/bin/sandbox-run" "$HERE/true.toml"
+"$OUT/bin/floor-start"
+"$OUT/bin/floor-start" direct
 
 # The OCI bundle: busybox-static as /bin/busybox, /bin/true -> busybox.
 cp /bin/busybox "$OUT/bundle/rootfs/bin/busybox"
@@ -62,7 +68,9 @@ hyperfine "$@" \
 	-n "sandbox-run (internal/sandbox only)" "$OUT/bin/sandbox-run $HERE/true.toml" \
 	-n "bwrap" "bwrap --unshare-all --die-with-parent --ro-bind / / true" \
 	-n "crun run" "crun run -b $OUT/bundle nucleus-bench-crun" \
-	-n "runc run" "runc run -b $OUT/bundle nucleus-bench-runc"
+	-n "runc run" "runc run -b $OUT/bundle nucleus-bench-runc" \
+	-n "floor: Go parent + Go init, 6 namespaces" "$OUT/bin/floor-start" \
+	-n "floor: Go parent, /bin/true in 6 namespaces" "$OUT/bin/floor-start direct"
 
 # Means and medians (a busy machine skews means; medians are steadier).
 python3 - "$OUT/result.json" <<'PY'
@@ -78,3 +86,25 @@ for n in ("nucleus-exec run", "sandbox-run (internal/sandbox only)"):
         print(f"\n{n}: median {med[n]/med['bwrap']:.2f}x bwrap, {med[n]/med['crun run']:.2f}x crun, {med[n]/med['runc run']:.2f}x runc")
 PY
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Counts that do not depend on how busy the machine is (times do): page
+# faults and context switches per start (each costs microseconds in a VM),
+# and CPU time (task-clock), averaged over 50 starts with perf stat.
+counts() { # LABEL COMMAND...
+	label=$1
+	shift
+	perf stat -x, -r 50 -e page-faults,context-switches,task-clock "$@" 2>&1 >/dev/null |
+		awk -F, -v c="$label" '$3=="page-faults"{f=$1} $3=="context-switches"{s=$1} $3=="task-clock"{t=$1}
+			END {printf "| %s | %.0f | %.0f | %.2f |\n", c, f, s, t}'
+}
+if command -v perf >/dev/null 2>&1; then
+	{
+		echo "| command | page faults | context switches | CPU ms (task-clock) |"
+		echo "|---|---:|---:|---:|"
+		[ -n "$NUCLEUS" ] && counts "nucleus-exec run" $NUCLEUS
+		counts "sandbox-run" "$OUT/bin/sandbox-run" "$HERE/true.toml"
+		counts "bwrap" bwrap --unshare-all --die-with-parent --ro-bind / / true
+		counts "crun run" crun run -b "$OUT/bundle" nucleus-bench-crun
+		counts "floor: Go parent + Go init" "$OUT/bin/floor-start"
+	} | tee "$OUT/counts.md"
+fi
