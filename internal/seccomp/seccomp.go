@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -100,31 +99,13 @@ func Build(o Options) (*Filter, error) {
 	return nil, fmt.Errorf("seccomp: unknown mode %q (want default, unconfined or profile)", o.Mode)
 }
 
-// The default filter without extra names is the same program at every
-// container start; it is assembled once per process (see
-// BenchmarkBuildDefault for what that costs).
-var (
-	defaultOnce sync.Once
-	defaultProg *Filter
-	defaultErr  error
-)
-
+// defaultFilter is the default profile without extra names: the same
+// program at every container start, so it is assembled ahead of time into
+// zdefault.go (TestGeneratedDefaultProgram keeps that file equal to what
+// the assembler makes of defaultPolicy), and a start pays nothing to build
+// it. The program array is never written; each caller gets its own header.
 func defaultFilter() (*Filter, error) {
-	defaultOnce.Do(func() {
-		p, err := defaultPolicy(nil)
-		if err != nil {
-			defaultErr = err
-			return
-		}
-		defaultProg, defaultErr = p.filter()
-	})
-	if defaultErr != nil {
-		return nil, defaultErr
-	}
-	// Copy the header so that callers cannot share mutable state; the
-	// program slice itself is never written after assembly.
-	f := *defaultProg
-	return &f, nil
+	return &Filter{prog: defaultProgram[:]}, nil
 }
 
 // Install loads the filter into the calling thread with
