@@ -90,31 +90,55 @@ var defaultAllow = []string{
 // ioctl requests) into a suggestion; io_uring has also been the source of a
 // large share of recent kernel privilege escalations, which is why Docker,
 // ChromeOS and Android refuse it too.
-var refused = map[string]string{
-	"mount": "mounting", "umount2": "mounting", "pivot_root": "mounting", "chroot": "mounting",
-	"fsopen": "mounting", "fsmount": "mounting", "move_mount": "mounting", "open_tree": "mounting",
-	"open_tree_attr": "mounting", "fsconfig": "mounting", "fspick": "mounting",
-	"mount_setattr": "mounting",
-	"unshare":       "namespaces", "setns": "namespaces",
-	"kexec_load": "kernel loading", "kexec_file_load": "kernel loading",
-	"init_module": "kernel modules", "finit_module": "kernel modules", "delete_module": "kernel modules",
-	"bpf":    "eBPF",
-	"keyctl": "kernel keyrings", "add_key": "kernel keyrings", "request_key": "kernel keyrings",
-	"perf_event_open": "performance monitoring",
-	"userfaultfd":     "userfaultfd (an exploitation primitive)",
-	"ptrace":          "tracing", "process_vm_readv": "tracing", "process_vm_writev": "tracing",
-	"open_by_handle_at": "file handles (the Shocker escape)", "name_to_handle_at": "file handles",
-	"reboot": "reboot",
-	"swapon": "swap", "swapoff": "swap",
-	"acct":         "process accounting",
-	"settimeofday": "setting the clock", "clock_settime": "setting the clock",
-	"adjtimex": "setting the clock", "clock_adjtime": "setting the clock",
-	"iopl": "raw I/O ports", "ioperm": "raw I/O ports",
-	"lookup_dcookie": "profiling",
-	"mknod":          "device nodes", "mknodat": "device nodes",
-	"quotactl": "disk quotas", "quotactl_fd": "disk quotas",
-	"io_uring_setup": "io_uring (bypasses seccomp)", "io_uring_enter": "io_uring (bypasses seccomp)",
-	"io_uring_register": "io_uring (bypasses seccomp)",
+var refused = [...]reason{
+	{"mount", "mounting"},
+	{"umount2", "mounting"},
+	{"pivot_root", "mounting"},
+	{"chroot", "mounting"},
+	{"fsopen", "mounting"},
+	{"fsmount", "mounting"},
+	{"move_mount", "mounting"},
+	{"open_tree", "mounting"},
+	{"open_tree_attr", "mounting"},
+	{"fsconfig", "mounting"},
+	{"fspick", "mounting"},
+	{"mount_setattr", "mounting"},
+	{"unshare", "namespaces"},
+	{"setns", "namespaces"},
+	{"kexec_load", "kernel loading"},
+	{"kexec_file_load", "kernel loading"},
+	{"init_module", "kernel modules"},
+	{"finit_module", "kernel modules"},
+	{"delete_module", "kernel modules"},
+	{"bpf", "eBPF"},
+	{"keyctl", "kernel keyrings"},
+	{"add_key", "kernel keyrings"},
+	{"request_key", "kernel keyrings"},
+	{"perf_event_open", "performance monitoring"},
+	{"userfaultfd", "userfaultfd (an exploitation primitive)"},
+	{"ptrace", "tracing"},
+	{"process_vm_readv", "tracing"},
+	{"process_vm_writev", "tracing"},
+	{"open_by_handle_at", "file handles (the Shocker escape)"},
+	{"name_to_handle_at", "file handles"},
+	{"reboot", "reboot"},
+	{"swapon", "swap"},
+	{"swapoff", "swap"},
+	{"acct", "process accounting"},
+	{"settimeofday", "setting the clock"},
+	{"clock_settime", "setting the clock"},
+	{"adjtimex", "setting the clock"},
+	{"clock_adjtime", "setting the clock"},
+	{"iopl", "raw I/O ports"},
+	{"ioperm", "raw I/O ports"},
+	{"lookup_dcookie", "profiling"},
+	{"mknod", "device nodes"},
+	{"mknodat", "device nodes"},
+	{"quotactl", "disk quotas"},
+	{"quotactl_fd", "disk quotas"},
+	{"io_uring_setup", "io_uring (bypasses seccomp)"},
+	{"io_uring_enter", "io_uring (bypasses seccomp)"},
+	{"io_uring_register", "io_uring (bypasses seccomp)"},
 }
 
 // Argument-filtered syscalls of the default profile.
@@ -137,12 +161,27 @@ var personalities = []uint64{0x0, 0x8, 0x20000, 0x20008, 0xffffffff, 0xfffffffff
 
 // argFiltered names the syscalls that the default profile allows only with
 // argument filters; seccomp_allow cannot widen them.
-var argFiltered = map[string]string{
-	"clone":       "allowed without namespace flags",
-	"clone3":      "returns ENOSYS so that libc falls back to clone, whose flags seccomp can check (clone3's are behind a pointer)",
-	"socket":      "allowed for AF_UNIX, AF_INET/AF_INET6 (no raw sockets, no MPTCP) and AF_NETLINK route",
-	"ioctl":       "allowed except TIOCSTI and TIOCLINUX",
-	"personality": "allowed for the harmless personalities",
+var argFiltered = [...]reason{
+	{"clone", "allowed without namespace flags"},
+	{"clone3", "returns ENOSYS so that libc falls back to clone, whose flags seccomp can check (clone3's are behind a pointer)"},
+	{"socket", "allowed for AF_UNIX, AF_INET/AF_INET6 (no raw sockets, no MPTCP) and AF_NETLINK route"},
+	{"ioctl", "allowed except TIOCSTI and TIOCLINUX"},
+	{"personality", "allowed for the harmless personalities"},
+}
+
+// reason is a syscall name and why the default profile treats it specially.
+// The lists are arrays, not maps: a map literal is built by package
+// initialisation in every nucleus-exec process, and these are read only
+// when a spec names seccomp_allow.
+type reason struct{ name, why string }
+
+func lookupReason(list []reason, name string) (string, bool) {
+	for _, r := range list {
+		if r.name == name {
+			return r.why, true
+		}
+	}
+	return "", false
 }
 
 // Known reports whether name is a syscall on this architecture (x86_64), for
@@ -172,10 +211,10 @@ func CheckAllow(name string) error {
 	if !Known(name) {
 		return fmt.Errorf("seccomp_allow: %q is not a Linux x86_64 syscall", name)
 	}
-	if why, ok := refused[name]; ok {
+	if why, ok := lookupReason(refused[:], name); ok {
 		return fmt.Errorf("seccomp_allow: %q is refused by nucleus's default profile (%s); a spec that needs it must use its own seccomp profile", name, why)
 	}
-	if how, ok := argFiltered[name]; ok {
+	if how, ok := lookupReason(argFiltered[:], name); ok {
 		return fmt.Errorf("seccomp_allow: %q is already in the default profile with argument filters (%s); seccomp_allow cannot widen it", name, how)
 	}
 	return nil

@@ -18,14 +18,19 @@ import (
 // maxErrno is the largest errno a SECCOMP_RET_ERRNO may carry (MAX_ERRNO).
 const maxErrno = 4095
 
-// ociArches are the architecture names runtime-spec defines.
-var ociArches = map[specs.Arch]bool{
-	specs.ArchX86: true, specs.ArchX86_64: true, specs.ArchX32: true, specs.ArchARM: true,
-	specs.ArchAARCH64: true, specs.ArchMIPS: true, specs.ArchMIPS64: true, specs.ArchMIPS64N32: true,
-	specs.ArchMIPSEL: true, specs.ArchMIPSEL64: true, specs.ArchMIPSEL64N32: true, specs.ArchPPC: true,
-	specs.ArchPPC64: true, specs.ArchPPC64LE: true, specs.ArchS390: true, specs.ArchS390X: true,
-	specs.ArchPARISC: true, specs.ArchPARISC64: true, specs.ArchRISCV64: true,
-	specs.ArchLOONGARCH64: true, specs.ArchM68K: true, specs.ArchSH: true, specs.ArchSHEB: true,
+// isOCIArch reports whether a is an architecture name runtime-spec defines
+// (a switch rather than a map: no package initialisation).
+func isOCIArch(a specs.Arch) bool {
+	switch a {
+	case specs.ArchX86, specs.ArchX86_64, specs.ArchX32, specs.ArchARM,
+		specs.ArchAARCH64, specs.ArchMIPS, specs.ArchMIPS64, specs.ArchMIPS64N32,
+		specs.ArchMIPSEL, specs.ArchMIPSEL64, specs.ArchMIPSEL64N32, specs.ArchPPC,
+		specs.ArchPPC64, specs.ArchPPC64LE, specs.ArchS390, specs.ArchS390X,
+		specs.ArchPARISC, specs.ArchPARISC64, specs.ArchRISCV64,
+		specs.ArchLOONGARCH64, specs.ArchM68K, specs.ArchSH, specs.ArchSHEB:
+		return true
+	}
+	return false
 }
 
 // loadProfile reads the OCI-format (runtime-spec LinuxSeccomp) JSON profile
@@ -105,7 +110,7 @@ func convertProfile(s *specs.LinuxSeccomp) (*policy, error) {
 			switch {
 			case a == specs.ArchX86_64:
 				native = true
-			case ociArches[a]:
+			case isOCIArch(a):
 				p.otherArches = append(p.otherArches, strings.ToLower(strings.TrimPrefix(string(a), "SCMP_ARCH_")))
 			default:
 				return nil, fmt.Errorf("architectures: unknown architecture %q", a)

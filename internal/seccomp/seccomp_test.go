@@ -83,19 +83,29 @@ func TestDefaultLists(t *testing.T) {
 			t.Errorf("allowlist: %q twice", n)
 		}
 		seen[n] = true
-		if _, ok := refused[n]; ok {
+		if _, ok := lookupReason(refused[:], n); ok {
 			t.Errorf("allowlist: %q is also refused", n)
 		}
-		if _, ok := argFiltered[n]; ok {
+		if _, ok := lookupReason(argFiltered[:], n); ok {
 			t.Errorf("allowlist: %q is argument-filtered", n)
 		}
 	}
-	for n := range refused {
-		if !Known(n) {
-			t.Errorf("refused: %q is not an x86_64 syscall", n)
+	listed := map[string]bool{}
+	for _, r := range refused {
+		if !Known(r.name) {
+			t.Errorf("refused: %q is not an x86_64 syscall", r.name)
 		}
+		if listed[r.name] {
+			t.Errorf("refused: %q twice", r.name)
+		}
+		listed[r.name] = true
 	}
-	for n := range argFiltered {
+	for _, r := range argFiltered {
+		n := r.name
+		if listed[n] {
+			t.Errorf("argument-filtered: %q twice, or also refused", n)
+		}
+		listed[n] = true
 		if !Known(n) {
 			t.Errorf("argument-filtered: %q is not an x86_64 syscall", n)
 		}
