@@ -256,10 +256,12 @@ func (c *Container) readControl(started chan<- message) {
 // waitInit collects init's exit. When the pid namespace's init is gone,
 // the kernel has already killed and reaped everything else in it.
 func (c *Container) waitInit() {
-	err := waitExit(c.pidFile)
+	// Park until init has exited; should the poller fail, wait4 blocks
+	// for it instead (holding a thread, as before).
+	_ = waitExit(c.pidFile)
 	var ws syscall.WaitStatus
-	for err == nil {
-		// init has exited: this only collects it.
+	var err error
+	for {
 		_, err = syscall.Wait4(c.pid, &ws, 0, nil)
 		if err != syscall.EINTR {
 			break
@@ -299,10 +301,12 @@ func waitExit(pidfd *os.File) error {
 	}
 	var pollErr error
 	err = rc.Read(func(fd uintptr) bool {
+		// Checked after the poller was armed (Read does that before the
+		// first call), so an exit before it is not missed.
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(pfd, 0)
-		if err == unix.EINTR {
-			return false
+		for err == unix.EINTR {
+			n, err = unix.Poll(pfd, 0)
 		}
 		pollErr = err
 		return n > 0 || err != nil
