@@ -32,26 +32,47 @@
 // is a child subreaper and kills the workload's session on exit, and the
 // workload's own PDEATHSIG ends it when init is killed.
 //
-// The workload (and every exec probe) is started without a second Go
-// program: a goroutine locks itself to a fresh OS thread of init and, on
-// that thread only, drops the bounding set, calls setgroups/setresgid/
-// setresuid as raw per-thread syscalls, sets permitted = effective =
-// inheritable = ambient = the spec's capabilities, checks the workdir and
-// resolves the command in PATH with the user's ids, sets no_new_privs,
-// applies Landlock, installs seccomp last, and forks + execs the command
-// (new session, workdir, environment, PDEATHSIG). The child inherits
-// exactly that thread's state. The thread stays parked until the child is
-// reaped (a parent-death signal follows the forking thread) and is never
-// unlocked, so the Go runtime then retires it; the runtime creates new
-// threads from a clean template thread, so init itself keeps its
-// privileges. The cost: the seccomp filter must allow
-// what Go's fork path does between install and execve (clone without
-// namespace flags, pipe2, dup3, chdir, setsid, execve, wait4); the default
-// filter does, a custom OCI profile must too. A command that is not found
-// exits 127, one that cannot be executed 126: Start still succeeds and Wait
-// reports that status (the reason goes to Options.Log and stderr); every
-// other failure is a setup error returned by Start, for which
-// nucleus-exec exits 125.
+// The workload and every exec probe are started without a second Go
+// program, by one thread of init, the spawner. Before starting the
+// workload, init locks a goroutine to a fresh OS thread and, on that
+// thread only and once, drops the bounding set, calls setgroups/
+// setresgid/setresuid as raw per-thread syscalls, sets permitted =
+// effective = inheritable = ambient = the spec's capabilities, sets
+// no_new_privs, applies Landlock and installs seccomp last. The goroutine
+// then serves spawn requests over a channel for as long as init lives: for
+// each it checks the workdir and resolves the command in PATH (with the
+// user's ids, under the restrictions) and forks + execs it (new session,
+// workdir, environment, PDEATHSIG); the child inherits exactly that
+// thread's state. A parent-death signal follows the forking thread, which
+// is why the spawner never exits before init. It is never unlocked, so no
+// other goroutine runs on it; the Go runtime creates new threads from a
+// clean template thread, never from a locked one, so init itself (every
+// other thread) keeps its privileges.
+//
+// The cost: everything the Go runtime does on the spawner thread runs
+// under the workload's seccomp filter and Landlock domain — parking and
+// waking (futex), memory (mmap, munmap, madvise), signal handlers (any
+// signal to init may run on it: rt_sigreturn), stopping and starting the
+// world when its goroutine triggers a collection (epoll_pwait, write,
+// tgkill, getpid, gettid, sched_yield, nanosleep, clock_gettime) — and so
+// does Go's fork path (faccessat, newfstatat, clone without namespace
+// flags, rt_sigprocmask, pipe2, read, close, wait4; in the child dup3,
+// chdir, setsid, prctl, execve). The default filter allows all of it; a
+// custom OCI profile must too. Init checks the assembled filter for the
+// spawner's own calls (spawnerSyscalls, with seccomp.Filter.Verdict)
+// before anything else and refuses, naming the call, one that denies a
+// call the spawner cannot do without or that kills or traps on any of
+// them: a killed spawner thread would leave init waiting forever, so this
+// is a setup error (125) instead of a hang. A refusal in the child's part
+// shows as the command's failure (126), a kill as its signal. (Landlock's
+// signal scope, ABI 6, refused signals from the spawner to init's other
+// threads until the kernel's erratum 2 fix; Go's preemption signals then
+// fail and the runtime falls back to cooperative preemption, which is
+// slower for the collector but not wrong.) A command
+// that is not found exits 127, one that cannot be executed 126: Start
+// still succeeds and Wait reports that status (the reason goes to
+// Options.Log and stderr); every other failure is a setup error returned
+// by Start, for which nucleus-exec exits 125.
 //
 // Exec probes therefore have exactly the workload's identity,
 // capabilities, seccomp filter and Landlock rules; their session is killed
