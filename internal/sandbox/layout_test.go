@@ -219,3 +219,31 @@ func submountHelper() int {
 	}
 	return 0
 }
+
+// TestDevNodes: the container's /dev has the usual character devices,
+// mode 0666, whether init mknods them (host uids) or binds the host's
+// (user namespace, where mknod is not allowed), and they work. init clears
+// its umask to create them; the workload still gets the supervisor's.
+func TestDevNodes(t *testing.T) {
+	umask := syscall.Umask(0o027)
+	defer syscall.Umask(umask)
+	want := "/dev/null character special file 1:3 666\n" +
+		"/dev/zero character special file 1:5 666\n" +
+		"/dev/full character special file 1:7 666\n" +
+		"/dev/random character special file 1:8 666\n" +
+		"/dev/urandom character special file 1:9 666\n" +
+		"/dev/tty character special file 5:0 666\n" +
+		"4 zero bytes\numask 0027\n"
+	script := `busybox stat -c "%n %F %t:%T %a" /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty &&
+echo discarded >/dev/null && echo "$(busybox head -c 4 /dev/zero | busybox wc -c) zero bytes" && echo "umask $(umask)"`
+	for _, userns := range []spec.UserNamespaceMode{spec.UserNSHost, spec.UserNSAuto} {
+		t.Run(string(userns), func(t *testing.T) {
+			s := newSpec(t, "/bin/busybox", "sh", "-c", script)
+			s.Isolation.UserNamespace = userns
+			r := run(t, s)
+			if r.status != 0 || r.stdout != want {
+				t.Errorf("status %d stderr %q\n got %q\nwant %q", r.status, r.stderr, r.stdout, want)
+			}
+		})
+	}
+}

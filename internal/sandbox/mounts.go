@@ -33,9 +33,14 @@ var (
 		"sched_debug", "latency_stats", "config.gz", "pagetypeinfo", "vmallocinfo"}
 	procMaskedDirs = []string{"acpi", "asound", "scsi", "driver"}
 	// Bound read-only onto themselves.
-	procReadOnly   = []string{"sys", "bus", "fs", "irq", "sysrq-trigger"}
-	sysMaskedDirs  = []string{"firmware", "devices/virtual/powercap", "kernel/security"}
-	devNodes       = []string{"null", "zero", "full", "random", "urandom", "tty"}
+	procReadOnly  = []string{"sys", "bus", "fs", "irq", "sysrq-trigger"}
+	sysMaskedDirs = []string{"firmware", "devices/virtual/powercap", "kernel/security"}
+	// The character devices of the container's /dev, with their fixed
+	// numbers (Documentation/admin-guide/devices.txt); all mode 0666.
+	devNodes = []struct {
+		name         string
+		major, minor uint32
+	}{{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}}
 	mountFlagsKeep = uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
 )
 
@@ -302,16 +307,8 @@ func mountDev(p *plan) error {
 	if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
 		return fmt.Errorf("/dev tmpfs: %w", err)
 	}
-	for _, n := range devNodes {
-		path := dst + "/" + n
-		// An empty regular file to bind the node onto (mknod of a
-		// regular file needs no privilege, also in a user namespace).
-		if err := unix.Mknod(path, unix.S_IFREG|0o644, 0); err != nil {
-			return fmt.Errorf("/dev/%s: %w", n, err)
-		}
-		if err := unix.Mount(oldRoot+"/dev/"+n, path, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("/dev/%s: %w", n, err)
-		}
+	if err := makeDevNodes(dst, p.UserNS); err != nil {
+		return err
 	}
 	for _, d := range []string{"pts", "shm"} {
 		if err := unix.Mkdir(dst+"/"+d, 0o755); err != nil {
@@ -333,6 +330,43 @@ func mountDev(p *plan) error {
 	}
 	if err := unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("/dev read-only: %w", err)
+	}
+	return nil
+}
+
+// makeDevNodes creates the devNodes in dir (the container's /dev tmpfs).
+// With the host's root it mknods them: one system call each and no mount
+// to set up and tear down. In a user namespace (no CAP_MKNOD there), or
+// where mknod is refused (a devices cgroup, a host without CAP_MKNOD), it
+// binds the host's node onto an empty file instead.
+func makeDevNodes(dir string, userNS bool) error {
+	mknod := !userNS
+	if mknod {
+		// The nodes are 0666 whatever init's umask; the umask is put
+		// back before anything else is created (the workload inherits it).
+		old := unix.Umask(0)
+		defer unix.Umask(old)
+	}
+	for _, n := range devNodes {
+		path := dir + "/" + n.name
+		if mknod {
+			err := unix.Mknod(path, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor)))
+			if err == nil {
+				continue
+			}
+			if err != unix.EPERM {
+				return fmt.Errorf("/dev/%s: %w", n.name, err)
+			}
+			mknod = false // and bind from now on
+		}
+		// An empty regular file to bind the node onto (mknod of a
+		// regular file needs no privilege, also in a user namespace).
+		if err := unix.Mknod(path, unix.S_IFREG|0o644, 0); err != nil {
+			return fmt.Errorf("/dev/%s: %w", n.name, err)
+		}
+		if err := unix.Mount(oldRoot+"/dev/"+n.name, path, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("/dev/%s: %w", n.name, err)
+		}
 	}
 	return nil
 }
