@@ -295,9 +295,9 @@ func mountSys(p *plan, masks *masker, log logf) {
 	}
 }
 
-// mountDev builds a minimal /dev: the host's harmless character devices
-// bound in (works in a user namespace, where mknod does not), a private
-// devpts, /dev/shm and the usual symlinks. The tmpfs is read-only
+// mountDev builds a minimal /dev: the harmless character devices
+// (makeDevNodes: created, or the host's bound in a user namespace), a
+// private devpts, /dev/shm and the usual symlinks. The tmpfs is read-only
 // afterwards.
 func mountDev(p *plan) error {
 	dst, err := topMountpoint(p, "/dev")
