@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/bpf"
@@ -364,9 +365,26 @@ func randomPolicy(rng *rand.Rand, i int) *policy {
 // The last two must contain a BPF_JA, or the trampolines went untested.
 func TestRandomPoliciesMatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
+	for _, p := range testPolicies(rng) {
+		t.Run(p.source, func(t *testing.T) {
+			prog, inputs := checkProgram(t, p, rng)
+			stretching := p.source == "an errno each" || p.source == "long argument blocks"
+			if stretching && !slices.ContainsFunc(prog, func(in unix.SockFilter) bool { return in.Code == jaK }) {
+				t.Errorf("%d instructions and no BPF_JA: the policy no longer stretches the layout", len(prog))
+			}
+			if !strings.HasPrefix(p.source, "random") {
+				t.Logf("%d inputs, %d instructions", inputs, len(prog))
+			}
+		})
+	}
+}
+
+// testPolicies are the random and stretching policies of
+// TestRandomPoliciesMatch.
+func testPolicies(rng *rand.Rand) []*policy {
+	var ps []*policy
 	for i := range 40 {
-		p := randomPolicy(rng, i)
-		t.Run(p.source, func(t *testing.T) { checkProgram(t, p, rng) })
+		ps = append(ps, randomPolicy(rng, i))
 	}
 	alternating := &policy{source: "alternating", defaultAction: errnoRet(unix.EPERM)}
 	alternating.groups = append(alternating.groups, group{action: retAllow})
@@ -390,14 +408,62 @@ func TestRandomPoliciesMatch(t *testing.T) {
 		{action: retAllow, names: []string{"close", "futex", "mmap", "exit_group"}},
 		{action: errnoRet(unix.ENOSYS), rules: []argRule{{name: "ioctl", anyOf: sets[:2]}, {name: "clone", anyOf: sets[5:7]}}},
 	}
-	for _, p := range []*policy{alternating, errnos, longBlock} {
-		t.Run(p.source, func(t *testing.T) {
-			prog, runs := checkProgram(t, p, rng)
-			if p != alternating && !slices.ContainsFunc(prog, func(in unix.SockFilter) bool { return in.Code == jaK }) {
-				t.Errorf("%d instructions and no BPF_JA: the policy no longer stretches the layout", len(prog))
+	return append(ps, alternating, errnos, longBlock)
+}
+
+// TestKernelAcceptsPrograms hands every program the tests assemble
+// (default, seccomp_allow additions, profiles, random and stretching
+// policies, BPF_JA and unreachable checks included) to the kernel's
+// classic BPF checker and JIT, attaching it to a socket (SO_ATTACH_FILTER
+// runs the same checks and conversion as seccomp without filtering this
+// process); and checks what seccomp_check_filter adds: only 32-bit
+// absolute loads, aligned and inside struct seccomp_data, and only the
+// instructions the assembler means to use.
+func TestKernelAcceptsPrograms(t *testing.T) {
+	ps := testPolicies(rand.New(rand.NewPCG(3, 4)))
+	for _, mk := range []func() (*policy, error){
+		func() (*policy, error) { return defaultPolicy(nil) },
+		func() (*policy, error) { return defaultPolicy([]string{"syslog", "kcmp"}) },
+	} {
+		p, err := mk()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	profiles, _ := filepath.Glob(filepath.Join("testdata", "profiles", "*.json"))
+	for _, path := range profiles {
+		p, err := loadProfile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for _, p := range ps {
+		prog, err := p.instructions()
+		if err != nil {
+			t.Fatalf("%s: %v", p.source, err)
+		}
+		for i, in := range prog {
+			switch in.Code {
+			case ldAbsW:
+				if in.K%4 != 0 || in.K >= 64 {
+					t.Fatalf("%s: instruction %d loads offset %d, outside struct seccomp_data", p.source, i, in.K)
+				}
+			case jeqK, jgtK, jgeK, jsetK, jaK, retK:
+			default:
+				t.Fatalf("%s: instruction %d has opcode %#x", p.source, i, in.Code)
 			}
-			t.Logf("%d inputs, %d instructions", runs, len(prog))
-		})
+		}
+		fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+			t.Errorf("%s: the kernel refuses the program (%d instructions): %v", p.source, len(prog), err)
+		}
 	}
 }
 
