@@ -10,8 +10,11 @@
 // once and re-executes /proc/self/exe as init (argv[0] "nucleus:init") with
 // CLONE_NEWNS plus the configured pid/ipc/uts/net/cgroup namespaces (and
 // CLONE_NEWUSER for user_namespace = "auto"), PDEATHSIG SIGKILL and its own
-// process group. The plan travels as JSON in the environment of init only;
-// a SOCK_SEQPACKET socketpair carries control messages both ways.
+// process group. The plan travels in the environment of init only
+// (encodePlan: a hand-written format, no reflection in a fresh process);
+// a SOCK_SEQPACKET socketpair carries control messages both ways. init
+// marks every descriptor from 3 up close-on-exec: the workload and the
+// probes get stdio only.
 //
 // init is PID 1 of the new pid namespace. It sets itself non-dumpable
 // (CVE-2019-5736: /proc/1/exe cannot be opened by the workload), builds the
@@ -87,7 +90,8 @@
 // assembled at /newroot, in this order:
 //
 //   - rootfs = "": a fresh tmpfs with the host's /usr /bin /sbin /lib*
-//     /etc bound read-only, nosuid, nodev (symlinks such as /bin -> usr/bin
+//     /etc bound read-only, nosuid, nodev together with every mount below
+//     them (mount_setattr AT_RECURSIVE; symlinks such as /bin -> usr/bin
 //     recreated as symlinks); a directory rootfs: bound recursively;
 //   - /proc: a fresh proc (mounted while the host proc is still attached,
 //     as the kernel requires in a user namespace) with kcore, kallsyms,
@@ -96,9 +100,10 @@
 //     bus, fs, irq, sysrq-trigger read-only;
 //   - /sys: read-only sysfs with firmware and security masked, or empty
 //     when the kernel refuses sysfs (user namespace with host network);
-//   - /dev: tmpfs with the host's null, zero, full, random, urandom, tty
-//     bound in, a private devpts, ptmx, /dev/shm, fd/stdin/stdout/stderr
-//     links; then read-only;
+//   - /dev: tmpfs with null, zero, full, random, urandom, tty (mknod'ed;
+//     the host's bound in a user namespace, where mknod is refused), a
+//     private devpts, ptmx, /dev/shm, fd/stdin/stdout/stderr links; then
+//     read-only;
 //   - /tmp and /run: tmpfs; the notify socket at /run/nucleus/notify;
 //   - [[mount]] entries in order; binds are nosuid,nodev;
 //   - credentials: the supervisor opens each source (under systemd a
@@ -110,8 +115,8 @@
 //     The systemd-managed file is never bound or changed;
 //   - the root itself read-only when isolation.read_only.
 //
-// Then the host tree is detached, pivot_root(".", ".") stacks the staging
-// root on /newroot and it is detached too. Mount targets are resolved with
+// Then pivot_root(".", ".") stacks the staging root on /newroot, and one
+// detach removes it with the host tree below it. Mount targets are resolved with
 // github.com/cyphar/filepath-securejoin inside /newroot, so a symlink in a
 // directory rootfs cannot send a mount outside it. init is started from
 // /proc/self/exe before any of this, so the rootfs needs no loader or libc
