@@ -173,10 +173,11 @@ func maxTableNumber() uint32 {
 // largest (gaps in the table included), for x86_64 and foreign
 // architectures and with the x32 bit; the out-of-range numbers; and, for
 // every syscall some rule compares arguments of, every combination of the
-// interesting values of the compared arguments (or, when there are too
-// many, each argument's values in turn and random combinations of them),
+// interesting values of the compared arguments (or, when there are more
+// than maxCombos, each argument's values in turn and maxCombos/4 random
+// combinations of them),
 // plus random vectors. It returns the program and the number of inputs.
-func checkProgram(t *testing.T, p *policy, rng *rand.Rand) ([]unix.SockFilter, int) {
+func checkProgram(t *testing.T, p *policy, rng *rand.Rand, maxCombos int) ([]unix.SockFilter, int) {
 	t.Helper()
 	prog, err := p.instructions()
 	if err != nil {
@@ -241,7 +242,7 @@ func checkProgram(t *testing.T, p *policy, rng *rand.Rand) ([]unix.SockFilter, i
 			}
 			combos *= len(vals[i])
 		}
-		if combos <= 20000 {
+		if combos <= maxCombos {
 			var args [6]uint64
 			var each func(i int)
 			each = func(i int) {
@@ -263,7 +264,7 @@ func checkProgram(t *testing.T, p *policy, rng *rand.Rand) ([]unix.SockFilter, i
 					check(auditArchX86_64, nr, args)
 				}
 			}
-			for range 5000 {
+			for range maxCombos / 4 {
 				var args [6]uint64
 				for i := range args {
 					args[i] = vals[i][rng.IntN(len(vals[i]))]
@@ -316,7 +317,7 @@ func TestProgramMatchesPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			prog, runs := checkProgram(t, p, rand.New(rand.NewPCG(1, 2)))
+			prog, runs := checkProgram(t, p, rand.New(rand.NewPCG(1, 2)), 20000)
 			t.Logf("%d inputs, %d instructions", runs, len(prog))
 		})
 	}
@@ -367,7 +368,7 @@ func TestRandomPoliciesMatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, p := range testPolicies(rng) {
 		t.Run(p.source, func(t *testing.T) {
-			prog, inputs := checkProgram(t, p, rng)
+			prog, inputs := checkProgram(t, p, rng, 2000)
 			stretching := p.source == "an errno each" || p.source == "long argument blocks"
 			if stretching && !slices.ContainsFunc(prog, func(in unix.SockFilter) bool { return in.Code == jaK }) {
 				t.Errorf("%d instructions and no BPF_JA: the policy no longer stretches the layout", len(prog))
