@@ -362,8 +362,9 @@ func randomPolicy(rng *rand.Rand, i int) *policy {
 // TestRandomPoliciesMatch checks (checkProgram) random policies, and
 // policies built to stretch the layout: a run per syscall number with
 // alternating actions (a search tree of hundreds of runs), a distinct
-// errno per syscall (hundreds of shared rets), and long argument blocks.
-// The last two must contain a BPF_JA, or the trampolines went untested.
+// errno per syscall (hundreds of shared rets), long argument blocks, and
+// every comparison with every kind of value. "an errno each" and "long
+// argument blocks" must contain a BPF_JA, or the trampolines went untested.
 func TestRandomPoliciesMatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, p := range testPolicies(rng) {
@@ -409,7 +410,21 @@ func testPolicies(rng *rand.Rand) []*policy {
 		{action: retAllow, names: []string{"close", "futex", "mmap", "exit_group"}},
 		{action: errnoRet(unix.ENOSYS), rules: []argRule{{name: "ioctl", anyOf: sets[:2]}, {name: "clone", anyOf: sets[5:7]}}},
 	}
-	return append(ps, alternating, errnos, longBlock)
+	// Every comparison against values with and without upper and lower
+	// halves, each alone on its own syscall and argument, so that none
+	// is hidden behind another check.
+	each := &policy{source: "each comparison", defaultAction: errnoRet(unix.EPERM)}
+	g := group{action: retAllow}
+	values := []uint64{0, 1, 0x5, 0xff, 0x80000000, 0xffffffff, 1 << 32, 1<<32 | 1, 1<<32 | 5, 0xffffffff00000000, 0xffffffff00000001, 0x8000000000000000, ^uint64(0)}
+	i := 0
+	for o := opEqual; o <= opNoneBits; o++ {
+		for _, v := range values {
+			g.rules = append(g.rules, argRule{name: x86_64Syscalls[i].name, anyOf: [][]cond{{{arg: uint32(i % 6), op: o, val: v}}}})
+			i++
+		}
+	}
+	each.groups = []group{g}
+	return append(ps, alternating, errnos, longBlock, each)
 }
 
 // TestKernelAcceptsPrograms hands every program the tests assemble
