@@ -16,16 +16,63 @@ import (
 
 var updateLayout = flag.Bool("update-layout", false, "rewrite testdata/*.mounts golden files")
 
-// submountHelperEnv makes the test binary act as submountHelper. It is
-// checked in init, before TestMain (main_test.go) dispatches its own roles:
-// the helper is an ordinary supervisor process, never the container's init
-// (whose environment is only the plan) nor a probe inside.
+// submountHelperEnv makes the test binary act as submountHelper ("1") or
+// noDevNullHelper ("no-dev-null"). It is checked in init, before TestMain
+// (main_test.go) dispatches its own roles: the helper is an ordinary
+// supervisor process, never the container's init (whose environment is
+// only the plan) nor a probe inside.
 const submountHelperEnv = "NUCLEUS_TEST_SUBMOUNT_HELPER"
 
 func init() {
-	if os.Getenv(submountHelperEnv) == "1" {
+	switch os.Getenv(submountHelperEnv) {
+	case "1":
 		os.Exit(submountHelper())
+	case "no-dev-null":
+		os.Exit(noDevNullHelper())
 	}
+}
+
+// TestMasksNeedTheirSource: the /proc masks are bound from the host's
+// /dev/null; where it is missing the start fails, naming the mask, rather
+// than taking the missing source for a /proc file this kernel lacks and
+// leaving kallsyms, keys & co. readable. The host side is a helper's
+// private mount namespace with an empty tmpfs on /dev.
+func TestMasksNeedTheirSource(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), submountHelperEnv+"=no-dev-null")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "mask /proc/") {
+		t.Fatalf("start without the host's /dev/null: err %v, output %q; want a failed start naming a /proc mask", err, out)
+	}
+}
+
+// noDevNullHelper hides the host's /dev (an empty tmpfs on it, in this
+// process's private mount namespace) and starts a container.
+func noDevNullHelper() int {
+	if err := syscall.Mount("tmpfs", "/dev", "tmpfs", 0, "size=64k"); err != nil {
+		os.Stderr.WriteString("mount tmpfs on /dev: " + err.Error() + "\n")
+		return 2
+	}
+	s := &spec.Spec{
+		Name: "sbnodevnull",
+		Exec: spec.Exec{Command: []string{"/bin/true"}, Workdir: "/"},
+		Isolation: spec.Isolation{Runtime: spec.RuntimeNative, ReadOnly: true, Namespaces: spec.DefaultNamespaces,
+			UserNamespace: spec.UserNSHost, Seccomp: spec.SeccompDefault},
+		Network: spec.Network{Mode: spec.NetworkNone},
+	}
+	c, err := sandbox.Start(s, sandbox.Options{})
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 125
+	}
+	st, _ := c.Wait()
+	os.Stderr.WriteString("started, status " + itoa(st) + "\n")
+	return 0
 }
 
 // TestMountLayout pins the container's whole mount tree as the workload

@@ -218,10 +218,18 @@ func mountProc(p *plan, masks *masker, log logf) error {
 		log("vm.memfd_noexec: not set without a pid namespace (it would change the host's): memfds stay executable")
 	}
 	// Each entry is tried directly: one mount(2) per path, ENOENT meaning
-	// the kernel has no such file (kcore without CONFIG_PROC_KCORE, ...).
+	// the kernel has no such file (kcore without CONFIG_PROC_KCORE, ...),
+	// which is checked then: a missing source must not pass for it.
 	for _, f := range procMaskedFiles {
-		err := unix.Mount(oldRoot+"/dev/null", dst+"/"+f, "", unix.MS_BIND, "")
-		if err != nil && err != unix.ENOENT {
+		path := dst + "/" + f
+		err := unix.Mount(oldRoot+"/dev/null", path, "", unix.MS_BIND, "")
+		if err == unix.ENOENT {
+			var st unix.Stat_t
+			if unix.Lstat(path, &st) == unix.ENOENT {
+				continue
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("mask /proc/%s: %w", f, err)
 		}
 	}
@@ -232,9 +240,9 @@ func mountProc(p *plan, masks *masker, log logf) error {
 	}
 	for _, f := range procReadOnly {
 		path := dst + "/" + f
-		err := unix.Mount(path, path, "", unix.MS_BIND, "")
+		err := unix.Mount(path, path, "", unix.MS_BIND|unix.MS_REC, "")
 		if err == unix.ENOENT {
-			continue
+			continue // source and target: the kernel has no such entry
 		}
 		if err != nil {
 			return fmt.Errorf("/proc/%s read-only: %w", f, err)
