@@ -1,11 +1,11 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -42,16 +42,17 @@ func MaybeInit() {
 	}
 }
 
-// message is one control datagram between the supervisor and init.
+// message is one control datagram between the supervisor and init
+// (encodeMessage/decodeMessage, plan.go).
 type message struct {
-	T    string   `json:"t"` // started | error | log | exec | cancel | signal | result
-	ID   uint64   `json:"id,omitempty"`
-	Pid  int      `json:"pid,omitempty"`
-	Code int      `json:"code,omitempty"`
-	Msg  string   `json:"msg,omitempty"`
-	Argv []string `json:"argv,omitempty"`
-	Sig  int      `json:"sig,omitempty"`
-	Out  []byte   `json:"out,omitempty"`
+	T    string // started | error | log | exec | cancel | signal | result
+	ID   uint64
+	Pid  int
+	Code int
+	Msg  string
+	Argv []string
+	Sig  int
+	Out  []byte
 }
 
 // initProc is the state of the container's init.
@@ -68,10 +69,7 @@ type initProc struct {
 }
 
 func (in *initProc) send(m message) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return
-	}
+	b := encodeMessage(m)
 	in.sendMu.Lock()
 	defer in.sendMu.Unlock()
 	_, _ = in.ctl.Write(b)
@@ -146,8 +144,19 @@ func runInit() int {
 	if err := setRlimits(&p.Exec); err != nil {
 		return fail(err)
 	}
+	// init's live heap is a few hundred kB, but each exec probe leaves
+	// about 2 kB of garbage (messages, pipes, the fork's argv and env) and
+	// the default GOGC=100 first collects at a 4 MB heap: init's memory
+	// would grow by megabytes before the first collection. A collection of
+	// a heap this small costs well under a millisecond, every few hundred
+	// probes.
+	debug.SetGCPercent(initGCPercent)
 	return in.run()
 }
+
+// initGCPercent is init's GOGC: the heap may grow to (1 + initGCPercent/100)
+// times the live heap, and at least to 4 MB * initGCPercent/100.
+const initGCPercent = 20
 
 func (in *initProc) run() int {
 	sigs := make(chan os.Signal, 16)
@@ -233,8 +242,7 @@ func (in *initProc) readControl(out chan<- message) {
 			close(out)
 			return
 		}
-		var m message
-		if json.Unmarshal(buf[:n], &m) == nil {
+		if m, err := decodeMessage(buf[:n]); err == nil {
 			out <- m
 		}
 	}

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -341,8 +340,8 @@ func (c *Container) readControl(started chan<- message) {
 		if err != nil || n == 0 {
 			return
 		}
-		var m message
-		if json.Unmarshal(buf[:n], &m) != nil {
+		m, err := decodeMessage(buf[:n])
+		if err != nil {
 			continue
 		}
 		switch m.T {
@@ -478,8 +477,7 @@ func (c *Container) Signal(sig syscall.Signal) error {
 			return nil
 		}
 	}
-	b, _ := json.Marshal(message{T: "signal", Sig: int(sig)})
-	if _, err := c.ctl.Write(b); err != nil {
+	if _, err := c.ctl.Write(encodeMessage(message{T: "signal", Sig: int(sig)})); err != nil {
 		return fmt.Errorf("sandbox: signal %v: %w", sig, err)
 	}
 	return nil
@@ -500,11 +498,7 @@ func (c *Container) Exec(ctx context.Context, argv []string) (int, []byte, error
 	ch := make(chan message, 1)
 	c.pending[id] = ch
 	c.mu.Unlock()
-	b, err := json.Marshal(message{T: "exec", ID: id, Argv: argv})
-	if err == nil {
-		_, err = c.ctl.Write(b)
-	}
-	if err != nil {
+	if _, err := c.ctl.Write(encodeMessage(message{T: "exec", ID: id, Argv: argv})); err != nil {
 		c.mu.Lock()
 		delete(c.pending, id)
 		c.mu.Unlock()
@@ -514,8 +508,7 @@ func (c *Container) Exec(ctx context.Context, argv []string) (int, []byte, error
 	select {
 	case res = <-ch:
 	case <-ctx.Done():
-		b, _ := json.Marshal(message{T: "cancel", ID: id})
-		_, _ = c.ctl.Write(b)
+		_, _ = c.ctl.Write(encodeMessage(message{T: "cancel", ID: id}))
 		res = <-ch
 		return res.Code, res.Out, ctx.Err()
 	}
