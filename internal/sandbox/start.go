@@ -245,9 +245,9 @@ func (t *netnsThread) loop() {
 		return
 	}
 	unused := time.NewTimer(preparedNetnsTTL)
-	defer unused.Stop()
 	select {
 	case f, ok := <-t.run:
+		unused.Stop() // f lasts as long as the container
 		if ok {
 			f()
 		}
