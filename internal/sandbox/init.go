@@ -147,9 +147,10 @@ func runInit() int {
 	// init's live heap is a few hundred kB, but each exec probe leaves
 	// about 2 kB of garbage (messages, pipes, the fork's argv and env) and
 	// the default GOGC=100 first collects at a 4 MB heap: init's memory
-	// would grow by megabytes before the first collection. A collection of
-	// a heap this small costs well under a millisecond, every few hundred
-	// probes.
+	// would grow by megabytes before the first collection (measured after
+	// 2500 /bin/true probes: init's PSS 7.0 MB with GOGC=100, 5.1 MB with
+	// 20). A collection of a heap this small costs well under a
+	// millisecond, every few dozen probes; CPU per check did not change.
 	debug.SetGCPercent(initGCPercent)
 	return in.run()
 }
