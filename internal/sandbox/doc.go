@@ -51,7 +51,9 @@
 // is why the spawner never exits before init. It is never unlocked, so no
 // other goroutine runs on it; the Go runtime creates new threads from a
 // clean template thread, never from a locked one, so init itself (every
-// other thread) keeps its privileges.
+// other thread) keeps its privileges. The other way round, init must never
+// call syscall.Setuid, Setgid, Setgroups & co.: Go runs those on every
+// thread (AllThreadsSyscall), the spawner included.
 //
 // The cost: everything the Go runtime does on the spawner thread runs
 // under the workload's seccomp filter and Landlock domain — parking and
