@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +140,48 @@ func firstKey(m map[string]string) string {
 		return k
 	}
 	return ""
+}
+
+// BenchmarkExecProbe is what one exec probe of /bin/true costs through
+// Container.Exec: wall time per op, and (load-independent) the CPU time
+// init and the probes it reaped spent per op, from /proc/PID/stat.
+func BenchmarkExecProbe(b *testing.B) {
+	s := newSpec(b, "/bin/busybox", "sleep", "1000")
+	c, _, _, _ := start(b, s, sandbox.Options{})
+	ctx := context.Background()
+	if code, _, err := c.Exec(ctx, []string{"/bin/true"}); err != nil || code != 0 {
+		b.Fatalf("warm-up probe: %d %v", code, err)
+	}
+	before := cpuTicks(b, c.Pid())
+	for b.Loop() {
+		if code, _, err := c.Exec(ctx, []string{"/bin/true"}); err != nil || code != 0 {
+			b.Fatalf("probe: %d %v", code, err)
+		}
+	}
+	ticks := cpuTicks(b, c.Pid()) - before
+	b.ReportMetric(float64(ticks)*1000/clockTicksPerSecond/float64(b.N), "init-cpu-ms/op")
+}
+
+// clockTicksPerSecond is USER_HZ, the unit of /proc/PID/stat's times (100
+// on every Linux architecture Go supports).
+const clockTicksPerSecond = 100
+
+// cpuTicks is utime+stime+cutime+cstime of pid.
+func cpuTicks(b *testing.B, pid int) int {
+	b.Helper()
+	st, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := strings.LastIndexByte(string(st), ')')
+	fields := strings.Fields(string(st)[i+1:])
+	total := 0
+	for _, f := range fields[11:15] {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatalf("stat field %q: %v", f, err)
+		}
+		total += n
+	}
+	return total
 }
