@@ -17,10 +17,6 @@ func main() {
 	// gVisor, as the probe relay); those roles never return here.
 	sandbox.MaybeInit()
 	gvisor.MaybeRelay() // inside a gVisor sandbox: the probe relay of gvisor.Container.Dial
-	if len(os.Args) > 1 && os.Args[1] == "run" {
-		// The container's network namespace is made while the spec loads.
-		sandbox.PrepareNetworkNamespace()
-	}
 	os.Exit(supervisor.Main(os.Args[1:], supervisor.Runtimes{spec.RuntimeNative: startNative, spec.RuntimeGVisor: startGVisor}))
 }
 

@@ -10,12 +10,11 @@
 // once and re-executes /proc/self/exe as init (argv[0] "nucleus:init") with
 // CLONE_NEWNS plus the configured pid/ipc/uts/net/cgroup namespaces (and
 // CLONE_NEWUSER for user_namespace = "auto"), PDEATHSIG SIGKILL and its own
-// process group (the network namespace may be made ahead, while the spec
-// loads: PrepareNetworkNamespace). The plan travels in the environment of
-// init only (encodePlan: a hand-written format, no reflection in a fresh
-// process); a SOCK_SEQPACKET socketpair carries control messages both
-// ways. init marks every descriptor from 3 up close-on-exec: the workload
-// and the probes get stdio only.
+// process group. The plan travels in the environment of init only
+// (encodePlan: a hand-written format, no reflection in a fresh process);
+// a SOCK_SEQPACKET socketpair carries control messages both ways. init
+// marks every descriptor from 3 up close-on-exec: the workload and the
+// probes get stdio only.
 //
 // init is PID 1 of the new pid namespace. It sets itself non-dumpable
 // (CVE-2019-5736: /proc/1/exe cannot be opened by the workload), builds the

@@ -9,9 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -51,9 +49,6 @@ type Container struct {
 	// it, for waiting through the poller.
 	pidfd   int
 	pidFile *os.File
-	// release lets the thread that forked init end (see forkInit), once
-	// init has been collected.
-	release func()
 
 	done    chan struct{}
 	status  int
@@ -144,7 +139,7 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 	// once per process, that clone(CLONE_PIDFD) works by starting and
 	// reaping a throw-away child, a whole extra process on every
 	// nucleus-exec start. The pidfd is ours here instead of os.Process's.
-	pid, release, err := forkInit(p, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{stageInit}, &syscall.ProcAttr{
 		// init is mostly idle and never CPU-bound: one P means fewer
 		// runtime threads to create at every start (≈10 % less CPU per
 		// start, measured with bench/start). The workload's environment
@@ -167,11 +162,10 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 		unix.Close(pidfd)
 		_ = unix.Kill(pid, unix.SIGKILL)
 		_, _ = unix.Wait4(pid, nil, 0, nil)
-		release()
 		ours.Close()
 		return nil, fmt.Errorf("sandbox: init pidfd: %w", err)
 	}
-	c := &Container{pid: pid, pidfd: pidfd, pidFile: os.NewFile(uintptr(pidfd), "nucleus-init-pidfd"), release: release,
+	c := &Container{pid: pid, pidfd: pidfd, pidFile: os.NewFile(uintptr(pidfd), "nucleus-init-pidfd"),
 		ctl: ours, hostNet: !p.NewNet, log: logf, pending: map[uint64]chan message{}, done: make(chan struct{})}
 
 	started := make(chan message, 1)
@@ -193,112 +187,6 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 		logf("%s", m.Msg)
 	}
 	return c, nil
-}
-
-// A network namespace prepared ahead of Start (PrepareNetworkNamespace).
-// The kernel takes ≈0.5 ms to set one up (its per-namespace init of every
-// network subsystem: measured 0.42-0.57 ms here), the largest part of
-// cloning init; made on a thread of its own while the supervisor is still
-// loading the spec, it costs the start nothing on a machine with a CPU to
-// spare. init is then forked on that thread, without CLONE_NEWNET, and
-// inherits the thread's namespace.
-type netnsThread struct {
-	ready chan struct{} // closed once err is set
-	err   error         // of unshare(CLONE_NEWNET)
-	// run receives the fork to do on the thread; closed when Start does
-	// not need the namespace.
-	run chan func()
-}
-
-// preparedNetns is the namespace waiting for Start; nil when there is none.
-var preparedNetns atomic.Pointer[netnsThread]
-
-// preparedNetnsTTL bounds how long an unused prepared namespace (a gVisor
-// spec, a spec that failed to load) keeps its thread. A variable for tests.
-var preparedNetnsTTL = 2 * time.Second
-
-// PrepareNetworkNamespace starts creating, on a thread of its own, the
-// network namespace for the next Start of this process, so that its cost
-// overlaps with what the caller does before Start (loading the spec).
-// Start uses it when the plan has a network namespace and no user
-// namespace (that one must own its network namespace, so they are created
-// together); otherwise, or if Start does not come within
-// preparedNetnsTTL, it is dropped. Call it at most once per Start.
-func PrepareNetworkNamespace() {
-	t := &netnsThread{ready: make(chan struct{}), run: make(chan func())}
-	if !preparedNetns.CompareAndSwap(nil, t) {
-		return // one is already waiting
-	}
-	go t.loop()
-}
-
-func (t *netnsThread) loop() {
-	// Never unlocked: after unshare this thread is in the container's
-	// network namespace, and when this goroutine returns the runtime ends
-	// the thread (dropping the namespace if nothing else holds it)
-	// instead of reusing it.
-	runtime.LockOSThread()
-	t.err = unix.Unshare(unix.CLONE_NEWNET)
-	close(t.ready)
-	if t.err != nil {
-		preparedNetns.CompareAndSwap(t, nil)
-		return
-	}
-	unused := time.NewTimer(preparedNetnsTTL)
-	select {
-	case f, ok := <-t.run:
-		unused.Stop() // f lasts as long as the container
-		if ok {
-			f()
-		}
-		return
-	case <-unused.C:
-	}
-	if preparedNetns.CompareAndSwap(t, nil) {
-		return // never taken
-	}
-	if f, ok := <-t.run; ok { // taken by Start just now
-		f()
-	}
-}
-
-// forkInit starts init with syscall.ForkExec, on the prepared network
-// namespace's thread when this plan can use it. The returned release must
-// be called once init has been collected: init's parent-death signal
-// fires when the thread that forked it ends, so a prepared thread waits
-// for release before it ends.
-func forkInit(p *plan, attr *syscall.ProcAttr) (pid int, release func(), err error) {
-	t := preparedNetns.Swap(nil)
-	if t != nil {
-		<-t.ready
-		if t.err != nil || !p.NewNet || p.UserNS {
-			close(t.run)
-			t = nil
-		}
-	}
-	if t == nil {
-		pid, err := syscall.ForkExec("/proc/self/exe", []string{stageInit}, attr)
-		return pid, func() {}, err
-	}
-	sys := *attr.Sys
-	sys.Cloneflags &^= syscall.CLONE_NEWNET
-	a := *attr
-	a.Sys = &sys
-	type result struct {
-		pid int
-		err error
-	}
-	res := make(chan result, 1)
-	released := make(chan struct{})
-	t.run <- func() {
-		pid, err := syscall.ForkExec("/proc/self/exe", []string{stageInit}, &a)
-		res <- result{pid, err}
-		if err == nil {
-			<-released
-		}
-	}
-	r := <-res
-	return r.pid, sync.OnceFunc(func() { close(released) }), r.err
 }
 
 func orDefault(f, def *os.File) *os.File {
@@ -392,7 +280,6 @@ func (c *Container) waitInit() {
 	c.exited = true
 	c.pidFile.Close()
 	c.pidfd = -1
-	c.release()
 	for id, ch := range c.pending {
 		ch <- message{T: "result", ID: id, Code: -1, Msg: "container exited"}
 		delete(c.pending, id)

@@ -4,7 +4,6 @@ import (
 	"os"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,37 +53,5 @@ func TestWaitExit(t *testing.T) {
 				t.Errorf("status %d, want %d", ws.ExitStatus(), tc.want)
 			}
 		})
-	}
-}
-
-// TestPreparedNetnsDropped: a prepared network namespace that no Start
-// takes within preparedNetnsTTL is dropped (its thread ends), and a new one
-// can be prepared after it.
-func TestPreparedNetnsDropped(t *testing.T) {
-	defer func(ttl time.Duration) { preparedNetnsTTL = ttl }(preparedNetnsTTL)
-	preparedNetnsTTL = time.Millisecond
-	PrepareNetworkNamespace()
-	first := preparedNetns.Load()
-	if first == nil {
-		t.Fatal("nothing prepared")
-	}
-	<-first.ready
-	if first.err != nil {
-		t.Fatalf("unshare: %v", first.err)
-	}
-	for i := 0; preparedNetns.Load() == first; i++ {
-		if i == 5000 {
-			t.Fatal("the prepared namespace was never dropped")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	PrepareNetworkNamespace()
-	second := preparedNetns.Load()
-	if second == nil || second == first {
-		t.Fatalf("no new namespace prepared after the first was dropped")
-	}
-	// Not needed by anyone: let it go the same way.
-	for i := 0; preparedNetns.Load() == second && i < 5000; i++ {
-		time.Sleep(time.Millisecond)
 	}
 }

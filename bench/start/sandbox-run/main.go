@@ -14,7 +14,6 @@ import (
 
 func main() {
 	sandbox.MaybeInit()
-	sandbox.PrepareNetworkNamespace() // as nucleus-exec run does
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: sandbox-run SPEC.toml [DROPIN.toml ...]")
 		os.Exit(2)
