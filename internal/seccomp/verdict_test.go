@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +34,7 @@ func TestVerdictMatchesInterpreter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vm := referenceVM(t, f.prog)
+			vm := newVM(t, f.prog)
 			for _, sc := range x86_64Syscalls {
 				for _, v := range argValues {
 					args := [6]uint64{v, v, v, v, v, v}
@@ -88,24 +87,6 @@ func TestVerdict(t *testing.T) {
 	if _, _, err := def.Verdict("no_such_call", [6]uint64{}); err == nil {
 		t.Error("Verdict of an unknown name succeeded")
 	}
-}
-
-// referenceVM loads prog into golang.org/x/net/bpf's interpreter.
-func referenceVM(t *testing.T, prog []unix.SockFilter) *bpf.VM {
-	t.Helper()
-	raw := make([]bpf.RawInstruction, len(prog))
-	for i, in := range prog {
-		raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
-	}
-	ins, ok := bpf.Disassemble(raw)
-	if !ok {
-		t.Fatal("program contains an instruction golang.org/x/net/bpf does not know")
-	}
-	vm, err := bpf.NewVM(ins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vm
 }
 
 // referenceData is struct seccomp_data for x/net/bpf, which loads words
