@@ -96,6 +96,12 @@ func runInit() int {
 	// the credentials' descriptors and anything the supervisor inherited
 	// without close-on-exec are closed at every exec.
 	cloexecFrom(initCtlFD)
+	// Non-blocking, so that os.File reads it through the runtime's
+	// poller: readControl's goroutine is parked while it waits instead of
+	// holding a thread of its own in read(2) for init's whole life. The
+	// flag is on init's open file description only (the supervisor's end
+	// is another one).
+	_ = unix.SetNonblock(initCtlFD, true)
 	in := &initProc{ctl: os.NewFile(initCtlFD, "ctl"), waiters: map[int]chan int{}, probes: map[uint64]int{}}
 	fail := func(err error) int {
 		in.send(message{T: "error", Msg: err.Error()})
@@ -236,7 +242,7 @@ func (in *initProc) run() int {
 }
 
 func (in *initProc) readControl(out chan<- message) {
-	buf := make([]byte, 1<<16)
+	buf := newControlBuffer()
 	for {
 		n, err := in.ctl.Read(buf)
 		if err != nil || n == 0 {

@@ -215,7 +215,7 @@ func describeFlags(f uintptr) string {
 // readControl dispatches init's messages: the first "started"/"error" to
 // Start, "log" to the log, "result" to the waiting Exec.
 func (c *Container) readControl(started chan<- message) {
-	buf := make([]byte, 1<<16)
+	buf := newControlBuffer()
 	first := true
 	defer func() {
 		c.ctl.Close()
@@ -250,6 +250,22 @@ func (c *Container) readControl(started chan<- message) {
 			}
 		}
 	}
+}
+
+// controlBufferSize holds the largest control datagram (SOCK_SEQPACKET:
+// a shorter read would truncate it).
+const controlBufferSize = 1 << 16
+
+// newControlBuffer returns the receive buffer of a readControl loop, on
+// the heap. A constant-size make of 64 KiB would be put on the
+// goroutine's stack, which the runtime then grows to 128 KiB (a copy)
+// and zeroes whole: about 17 page faults on each side of every start for
+// datagrams of a few dozen bytes. Fresh heap pages are only touched where
+// a read writes.
+//
+//go:noinline
+func newControlBuffer() []byte {
+	return make([]byte, controlBufferSize)
 }
 
 // waitInit collects init's exit. When the pid namespace's init is gone,
