@@ -201,7 +201,7 @@ func setRlimits(ep *execPlan) error {
 // permitted, effective, inheritable and ambient sets to exactly ep.Caps, so
 // that a non-root user keeps e.g. CAP_NET_BIND_SERVICE across execve.
 func setIdentity(ep *execPlan) error {
-	keep := map[int]bool{}
+	var keep [64]bool
 	var mask [2]uint32
 	for _, c := range ep.Caps {
 		keep[c] = true
@@ -210,15 +210,15 @@ func setIdentity(ep *execPlan) error {
 	// Bounding set first: dropping needs CAP_SETPCAP, so it is dropped last.
 	last := lastCap()
 	for c := 0; c <= last; c++ {
-		if keep[c] || c == capNames["CAP_SETPCAP"] {
+		if keep[c] || c == capSetPCap {
 			continue
 		}
 		if err := prctl(unix.PR_CAPBSET_DROP, uintptr(c)); err != nil {
 			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
 		}
 	}
-	if !keep[capNames["CAP_SETPCAP"]] {
-		if err := prctl(unix.PR_CAPBSET_DROP, uintptr(capNames["CAP_SETPCAP"])); err != nil {
+	if !keep[capSetPCap] {
+		if err := prctl(unix.PR_CAPBSET_DROP, capSetPCap); err != nil {
 			return fmt.Errorf("drop CAP_SETPCAP from the bounding set: %w", err)
 		}
 	}
