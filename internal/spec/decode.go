@@ -193,30 +193,36 @@ func (t *tbl) checkKeys(allowed []string) {
 	}
 }
 
-// tablesByKey maps every key of a table to the tables that have it.
-var tablesByKey = func() map[string][]string {
-	m := map[string][]string{}
-	for _, t := range []struct {
-		name string
-		keys []string
-	}{
-		{"[exec]", execKeys}, {"[restart]", restartKeys}, {"[resources]", resourcesKeys},
-		{"[isolation]", isolationKeys}, {"[[mount]]", mountKeys}, {"[landlock]", landlockKeys},
-		{"[network]", networkKeys}, {"[readiness]", readinessKeys}, {"[health]", healthKeys},
-		{"[[credential]]", credentialKeys}, {"[unit]", unitKeys},
-	} {
-		for _, k := range t.keys {
-			m[k] = append(m[k], t.name)
+// keyTables lists every table's keys, for unknownKeyHint.
+var keyTables = [...]struct {
+	name string
+	keys []string
+}{
+	{"[exec]", execKeys}, {"[restart]", restartKeys}, {"[resources]", resourcesKeys},
+	{"[isolation]", isolationKeys}, {"[[mount]]", mountKeys}, {"[landlock]", landlockKeys},
+	{"[network]", networkKeys}, {"[readiness]", readinessKeys}, {"[health]", healthKeys},
+	{"[[credential]]", credentialKeys}, {"[unit]", unitKeys},
+}
+
+// tablesWithKey returns the tables that have key k. It is computed on
+// demand, for an error message: a map built at package initialisation
+// would cost every nucleus-exec process (the container's init too, which
+// never loads a spec) about 90 allocations.
+func tablesWithKey(k string) []string {
+	var homes []string
+	for _, t := range keyTables {
+		if contains(t.keys, k) {
+			homes = append(homes, t.name)
 		}
 	}
-	return m
-}()
+	return homes
+}
 
 func unknownKeyHint(k string, allowed []string) string {
 	if hint := didYouMean(k, allowed); hint != "" {
 		return hint
 	}
-	if homes := tablesByKey[k]; len(homes) > 0 {
+	if homes := tablesWithKey(k); len(homes) > 0 {
 		return " (" + k + " is a key of " + strings.Join(homes, " and ") + ")"
 	}
 	return ""
@@ -231,22 +237,42 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// tableNames are the top-level tables as errors name them, made once
-// instead of at every Load.
-var tableNames = func() map[string]string {
-	m := make(map[string]string, len(topKeys))
-	for _, k := range topKeys {
-		m[k] = "[" + k + "]"
+// tableName is the top-level table k as errors name it, "[k]": a
+// constant for each of topKeys, so that neither Load nor package
+// initialisation builds them.
+func tableName(k string) string {
+	switch k {
+	case "description":
+		return "[description]"
+	case "exec":
+		return "[exec]"
+	case "restart":
+		return "[restart]"
+	case "resources":
+		return "[resources]"
+	case "isolation":
+		return "[isolation]"
+	case "mount":
+		return "[mount]"
+	case "landlock":
+		return "[landlock]"
+	case "network":
+		return "[network]"
+	case "readiness":
+		return "[readiness]"
+	case "health":
+		return "[health]"
+	case "credential":
+		return "[credential]"
+	case "unit":
+		return "[unit]"
 	}
-	return m
-}()
+	return "[" + k + "]"
+}
 
 // sub returns the sub-table k (absent: a tbl with a nil node).
 func (t *tbl) sub(k string) *tbl {
-	name, ok := tableNames[k]
-	if !ok {
-		name = "[" + k + "]"
-	}
+	name := tableName(k)
 	st := &tbl{d: t.d, name: name}
 	n := t.get(k)
 	if n == nil {

@@ -43,14 +43,27 @@ func parseDuration(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("invalid duration %s: %s", quote(s), hint)
 }
 
-var systemdUnits = map[string]time.Duration{
-	"us": time.Microsecond, "usec": time.Microsecond, "µs": time.Microsecond,
-	"ms": time.Millisecond, "msec": time.Millisecond,
-	"s": time.Second, "sec": time.Second, "second": time.Second, "seconds": time.Second,
-	"m": time.Minute, "min": time.Minute, "minute": time.Minute, "minutes": time.Minute,
-	"h": time.Hour, "hr": time.Hour, "hour": time.Hour, "hours": time.Hour,
-	"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
-	"w": 7 * 24 * time.Hour, "week": 7 * 24 * time.Hour, "weeks": 7 * 24 * time.Hour,
+// systemdUnit is the length of one time unit of systemd.time(7). A switch,
+// not a map: a map literal is built at package initialisation, in every
+// nucleus-exec process.
+func systemdUnit(u string) (time.Duration, bool) {
+	switch u {
+	case "us", "usec", "µs":
+		return time.Microsecond, true
+	case "ms", "msec":
+		return time.Millisecond, true
+	case "s", "sec", "second", "seconds":
+		return time.Second, true
+	case "m", "min", "minute", "minutes":
+		return time.Minute, true
+	case "h", "hr", "hour", "hours":
+		return time.Hour, true
+	case "d", "day", "days":
+		return 24 * time.Hour, true
+	case "w", "week", "weeks":
+		return 7 * 24 * time.Hour, true
+	}
+	return 0, false
 }
 
 // parseSystemdDuration parses a sequence of "NUMBER UNIT" parts, separated
@@ -84,7 +97,7 @@ func parseSystemdDuration(s string) (time.Duration, bool) {
 		for i < len(s) && !(s[i] >= '0' && s[i] <= '9' || s[i] == '.' || s[i] == ' ' || s[i] == '\t') {
 			i++
 		}
-		unit, ok := systemdUnits[s[ustart:i]]
+		unit, ok := systemdUnit(s[ustart:i])
 		if !ok {
 			return 0, false
 		}

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +13,11 @@ func TestParseDuration(t *testing.T) {
 		"1min 30s": 90 * time.Second, "5min": 5 * time.Minute, "2h": 2 * time.Hour, "1d": 24 * time.Hour,
 		"1w": 7 * 24 * time.Hour, "100 msec": 100 * time.Millisecond, "1.5s": 1500 * time.Millisecond,
 		"3 seconds": 3 * time.Second, "10us": 10 * time.Microsecond,
+		// Every unit spelling of systemd.time(7) that systemdUnit knows.
+		"1usec": time.Microsecond, "1µs": time.Microsecond, "1sec": time.Second, "1second": time.Second,
+		"1m": time.Minute, "1minute": time.Minute, "2minutes": 2 * time.Minute, "1hr": time.Hour,
+		"1hour": time.Hour, "2hours": 2 * time.Hour, "1day": 24 * time.Hour, "2days": 48 * time.Hour,
+		"1week": 7 * 24 * time.Hour, "2weeks": 14 * 24 * time.Hour,
 	} {
 		if got, err := parseDuration(in); err != nil || got != want {
 			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
@@ -139,4 +145,23 @@ func TestSmallCheckers(t *testing.T) {
 		"http://10.0.0.1:80/", "http://u:p@127.0.0.1:80/", "http://127.0.0.1:80/#x", "http://::1:80/", "127.0.0.1:80", "")
 	accept("checkSyscall", checkSyscall, "read", "kcmp", "syslog")
 	refuse("checkSyscall", checkSyscall, "", "READ", "not_a_syscall", "ptrace", "clone3", "io_uring_setup")
+}
+
+func TestTableNames(t *testing.T) {
+	for _, k := range append(append([]string(nil), topKeys...), "other", "") {
+		if got := tableName(k); got != "["+k+"]" {
+			t.Errorf("tableName(%q) = %q", k, got)
+		}
+	}
+	for k, want := range map[string]string{
+		"command":   "[exec]",
+		"read_only": "[isolation] and [[mount]]",
+		"interval":  "[restart] and [readiness] and [health]",
+		"name":      "[[credential]]",
+		"nonsense":  "",
+	} {
+		if got := strings.Join(tablesWithKey(k), " and "); got != want {
+			t.Errorf("tablesWithKey(%q) = %q, want %q", k, got, want)
+		}
+	}
 }
