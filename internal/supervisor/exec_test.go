@@ -250,6 +250,7 @@ start_timeout = "60s"
 
 func TestExecRefusals(t *testing.T) {
 	web := writeSpec(t, "web", "[exec]\ncommand = [\"/bin/true\"]\n")
+	bad := writeSpec(t, "invalid", "[exec]\ncommand = 3\n")
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -261,6 +262,8 @@ func TestExecRefusals(t *testing.T) {
 		{"spec drift to an invalid spec", []string{"run", "--hash=sha256:0000", writeSpec(t, "bad", "[exec]\ncommand = 3\n")}, 125,
 			"changed since the unit was generated; run systemctl daemon-reload\n"},
 		{"matching hash runs", []string{"run", "--hash=" + hashOf(t, web), web}, 0, ""},
+		{"matching hash, invalid spec", []string{"run", "--hash=" + hashOf(t, bad), bad}, 125,
+			bad + ":2: [exec] command: must be an array, not an integer\n"},
 		{"no spec", []string{"run"}, 125, "nucleus-exec: run: no spec file given\n"},
 		{"missing spec", []string{"run", "/nonexistent/web.toml"}, 125, "/nonexistent/web.toml"},
 		{"unknown command", []string{"start", web}, 125, `nucleus-exec: unknown command "start"`},

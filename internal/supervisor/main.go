@@ -119,15 +119,22 @@ func mainRun(args []string, runtimes Runtimes, signals <-chan os.Signal, caught 
 		fmt.Fprint(os.Stderr, usage)
 		return ExitFailure
 	}
+	s, err := spec.LoadFiles(paths)
 	// Drift first: a spec edited after daemon-reload is refused with the
-	// advice that fixes it, even when the edit also made it invalid.
+	// advice that fixes it, even when the edit also made it invalid. A
+	// loaded spec carries the hash of exactly the bytes it was read from;
+	// only when loading failed are the files read and hashed again.
 	if *hash != "" {
-		if h, err := spec.Hash(paths); err == nil && h != *hash {
+		drifted := err == nil && s.Hash != *hash
+		if err != nil {
+			h, herr := spec.Hash(paths)
+			drifted = herr == nil && h != *hash
+		}
+		if drifted {
 			fail("spec %s changed since the unit was generated; run systemctl daemon-reload", paths[0])
 			return ExitFailure
 		}
 	}
-	s, err := spec.LoadFiles(paths)
 	if err != nil {
 		// An ErrorList has a line per problem, each naming file:line:key.
 		var list spec.ErrorList
@@ -137,10 +144,6 @@ func mainRun(args []string, runtimes Runtimes, signals <-chan os.Signal, caught 
 		} else {
 			fail("%v", err)
 		}
-		return ExitFailure
-	}
-	if *hash != "" && s.Hash != *hash { // the files changed while being read
-		fail("spec %s changed since the unit was generated; run systemctl daemon-reload", paths[0])
 		return ExitFailure
 	}
 	start := runtimes[s.Isolation.Runtime]
