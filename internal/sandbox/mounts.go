@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -218,38 +217,34 @@ func mountProc(p *plan, masks *masker, log logf) error {
 	} else {
 		log("vm.memfd_noexec: not set without a pid namespace (it would change the host's): memfds stay executable")
 	}
-	// Which of the paths below this kernel has (kcore needs
-	// CONFIG_PROC_KCORE, sysrq-trigger CONFIG_MAGIC_SYSRQ, ...): one
-	// listing of the fresh /proc instead of a failing mount (and a stat, so
-	// that a missing mask source does not pass for a missing target) per
-	// absent entry. Every entry that is listed is masked, and any failure
-	// to do so fails the start.
-	present, err := dirNames(dst)
-	if err != nil {
-		return fmt.Errorf("list /proc: %w", err)
-	}
+	// Each entry is tried directly: one mount(2) per path, ENOENT meaning
+	// the kernel has no such file (kcore without CONFIG_PROC_KCORE, ...),
+	// which is checked then: a missing source must not pass for it.
 	for _, f := range procMaskedFiles {
-		if !slices.Contains(present, f) {
-			continue
+		path := dst + "/" + f
+		err := mount(oldRoot+"/dev/null", path, "", unix.MS_BIND, "")
+		if err == unix.ENOENT {
+			var st unix.Stat_t
+			if lstatRaw(path, &st) == unix.ENOENT {
+				continue
+			}
 		}
-		if err := mount(oldRoot+"/dev/null", dst+"/"+f, "", unix.MS_BIND, ""); err != nil {
+		if err != nil {
 			return fmt.Errorf("mask /proc/%s: %w", f, err)
 		}
 	}
 	for _, d := range procMaskedDirs {
-		if !slices.Contains(present, d) {
-			continue
-		}
 		if err := masks.dir(dst + "/" + d); err != nil {
 			return fmt.Errorf("mask /proc/%s: %w", d, err)
 		}
 	}
 	for _, f := range procReadOnly {
-		if !slices.Contains(present, f) {
-			continue
-		}
 		path := dst + "/" + f
-		if err := mount(path, path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		err := mount(path, path, "", unix.MS_BIND|unix.MS_REC, "")
+		if err == unix.ENOENT {
+			continue // source and target: the kernel has no such entry
+		}
+		if err != nil {
 			return fmt.Errorf("/proc/%s read-only: %w", f, err)
 		}
 		// The flags of the proc mount above, plus read-only: a bind
@@ -259,27 +254,6 @@ func mountProc(p *plan, masks *masker, log logf) error {
 		}
 	}
 	return nil
-}
-
-// dirNames lists the names in directory dir (getdents64, no stat).
-func dirNames(dir string) ([]string, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 8192)
-	names := make([]string, 0, 96)
-	for {
-		n, err := unix.ReadDirent(fd, buf)
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			return names, nil
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
 }
 
 // memfdNoexec sets vm.memfd_noexec = 2 in the container's pid namespace

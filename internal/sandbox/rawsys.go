@@ -123,6 +123,16 @@ func chdir(path string) error {
 	return pathCall(unix.SYS_CHDIR, path, 0, 0)
 }
 
+func lstatRaw(path string, st *unix.Stat_t) error {
+	p, err := cstr(path, false)
+	if err != nil {
+		return err
+	}
+	_, _, e := unix.RawSyscall6(unix.SYS_NEWFSTATAT, atFDCWDArg, uintptr(unsafe.Pointer(p)),
+		uintptr(unsafe.Pointer(st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
+	return rawErr(e)
+}
+
 func mountSetattr(path string, flags uint, attr *unix.MountAttr) error {
 	p, err := cstr(path, false)
 	if err != nil {
