@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -310,6 +311,7 @@ func TestMainWithoutTheSpecsRuntime(t *testing.T) {
 		t.Fatal("the native runtime was started for a gvisor spec")
 		return nil, nil
 	}
+	t.Cleanup(func() { signal.Reset(caughtSignals...) }) // Main leaves them caught
 	if code := Main([]string{"run", gvisor}, Runtimes{spec.RuntimeNative: native}); code != ExitFailure {
 		t.Errorf("exit status %d, want %d", code, ExitFailure)
 	}

@@ -78,11 +78,12 @@ var caughtSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
 // caught is closed once all of them are. Nothing may be written to stdout or
 // stderr, nor the workload started, before that.
 //
-// Catching a signal is a round trip to the Go runtime's signal thread, about
-// 40 µs on a 2-core VM and 0.3 ms for all eight: a goroutine does it while
-// Main parses the arguments and loads the spec. For the same reason the
-// signals are never released (signal.Stop would cost as much again, on the
-// way out): Main's caller exits right after it returns.
+// Catching a signal is a round trip to the Go runtime's signal thread (and
+// its first use starts that thread): 0.3-0.6 ms for all eight on a 2-core
+// VM, the most expensive step of nucleus-exec's own share of a start. A
+// goroutine does it while Main parses the arguments and loads the spec. For
+// the same reason the signals are never released (signal.Stop would cost as
+// much again, on the way out): Main's caller exits right after it returns.
 func catchSignals() (signals chan os.Signal, caught <-chan struct{}) {
 	signals = make(chan os.Signal, 16)
 	done := make(chan struct{})
