@@ -26,6 +26,10 @@ type Options struct {
 	Stdin, Stdout, Stderr *os.File
 	// Log receives setup diagnostics (one line each, no newline). May be nil.
 	Log func(format string, args ...any)
+	// BeforeFork, when set, is called once right before init is forked,
+	// after the plan is made: the supervisor finishes catching its signals
+	// meanwhile (nothing may run before they are caught). May be nil.
+	BeforeFork func()
 }
 
 // Container is a started sandbox. Its methods are safe for concurrent use.
@@ -139,6 +143,9 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 	// once per process, that clone(CLONE_PIDFD) works by starting and
 	// reaping a throw-away child, a whole extra process on every
 	// nucleus-exec start. The pidfd is ours here instead of os.Process's.
+	if opts.BeforeFork != nil {
+		opts.BeforeFork()
+	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{stageInit}, &syscall.ProcAttr{
 		// init is mostly idle and never CPU-bound: one P means fewer
 		// runtime threads to create at every start (≈10 % less CPU per
