@@ -139,13 +139,13 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 		// root keeps its capabilities across exec.
 		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
+	if opts.BeforeFork != nil {
+		opts.BeforeFork()
+	}
 	// syscall.ForkExec rather than os/exec: os.StartProcess first checks,
 	// once per process, that clone(CLONE_PIDFD) works by starting and
 	// reaping a throw-away child, a whole extra process on every
 	// nucleus-exec start. The pidfd is ours here instead of os.Process's.
-	if opts.BeforeFork != nil {
-		opts.BeforeFork()
-	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{stageInit}, &syscall.ProcAttr{
 		// init is mostly idle and never CPU-bound: one P means fewer
 		// runtime threads to create at every start (≈10 % less CPU per
