@@ -430,6 +430,9 @@ func TestExecSurvivesClosedOutput(t *testing.T) {
 		{"missing spec", []string{"run", "/nonexistent/web.toml"}, 125},
 		{"spec drift", []string{"run", "--hash=sha256:0000", web}, 125},
 		{"a workload's logs", []string{"run", web}, 0},
+		// The sandbox logs this before it forks init, while the signals
+		// may still be being caught.
+		{"a log line before the fork", []string{"run", writeSpec(t, "unconfined", "[exec]\ncommand = [\"/bin/true\"]\n[isolation]\nseccomp = \"unconfined\"\n")}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, w, err := os.Pipe()

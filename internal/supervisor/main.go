@@ -76,14 +76,16 @@ var caughtSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
 
 // catchSignals starts catching caughtSignals into the returned channel;
 // caught is closed once all of them are. Nothing may be written to stdout or
-// stderr, nor the workload started, before that.
+// stderr, nor any process started, before that: runtimes wait for it
+// (StartOptions.SignalsCaught) right before they start one.
 //
 // Catching a signal is a round trip to the Go runtime's signal thread (and
 // its first use starts that thread): 0.3-0.6 ms for all eight on a 2-core
 // VM, the most expensive step of nucleus-exec's own share of a start. A
-// goroutine does it while Main parses the arguments and loads the spec. For
-// the same reason the signals are never released (signal.Stop would cost as
-// much again, on the way out): Main's caller exits right after it returns.
+// goroutine does it while Main parses the arguments and loads the spec, and
+// the runtime prepares the container. For the same reason the signals are
+// never released (signal.Stop would cost as much again, on the way out):
+// Main's caller exits right after it returns.
 func catchSignals() (signals chan os.Signal, caught <-chan struct{}) {
 	signals = make(chan os.Signal, 16)
 	done := make(chan struct{})
@@ -153,21 +155,24 @@ func mainRun(args []string, runtimes Runtimes, signals <-chan os.Signal, caught 
 		return ExitFailure
 	}
 
-	log := logTo("nucleus-exec: " + s.Name + ": ")
-	<-caught // before anything is logged or started
-
+	logged := logTo("nucleus-exec: " + s.Name + ": ")
+	log := func(format string, a ...any) {
+		<-caught
+		logged(format, a...)
+	}
 	watchdog := notify.WatchdogFromEnv() // before FromEnv unsets it
 	sender := notify.FromEnv(log)
 	defer sender.Close()
 	return Run(s, Config{
-		Start:      start,
-		Notifier:   sender,
-		Foreground: !sender.Enabled(),
-		Clock:      probe.RealClock,
-		Watchdog:   watchdog,
-		Signals:    signals,
-		RelayDir:   relayDir(),
-		Log:        log,
+		Start:         start,
+		Notifier:      sender,
+		Foreground:    !sender.Enabled(),
+		Clock:         probe.RealClock,
+		Watchdog:      watchdog,
+		Signals:       signals,
+		RelayDir:      relayDir(),
+		Log:           log,
+		SignalsCaught: caught,
 	})
 }
 
