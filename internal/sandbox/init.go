@@ -38,7 +38,9 @@ var forwardedSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGH
 // thing in main (and in TestMain of tests that start containers).
 func MaybeInit() {
 	if len(os.Args) > 0 && os.Args[0] == stageInit {
-		os.Exit(runInit())
+		code := runInit()
+		traceDump("init")
+		os.Exit(code)
 	}
 }
 
@@ -83,6 +85,7 @@ func (in *initProc) log(format string, args ...any) {
 // workload through the exec stage, then reaps, forwards signals and runs
 // probes until the workload exits, and exits with its status.
 func runInit() int {
+	tracePhase("init: runtime started")
 	// No process of the container may reach the host binary through
 	// /proc/1/exe (CVE-2019-5736).
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -114,6 +117,7 @@ func runInit() int {
 	p := *pp
 	os.Unsetenv(planEnv)
 	in.plan = &p
+	tracePhase("init: plan decoded")
 	f, err := buildSeccomp(p.Exec.Seccomp)
 	if err != nil {
 		return fail(err)
@@ -126,17 +130,20 @@ func runInit() int {
 	if err := setupFilesystem(&p, in.log); err != nil {
 		return fail(fmt.Errorf("filesystem: %w", err))
 	}
+	tracePhase("init: mount tree built")
 	// The user is resolved in the container's /etc/passwd before
 	// pivot_root because the credentials' copies are owned by it.
 	if err := resolveIdentity(&p.Exec, newRoot); err != nil {
 		return fail(err)
 	}
+	tracePhase("init: user resolved")
 	if err := mountCredentials(p.Credentials, creds, p.Exec.UID, p.Exec.GID); err != nil {
 		return fail(fmt.Errorf("filesystem: %w", err))
 	}
 	if err := enterRoot(&p); err != nil {
 		return fail(fmt.Errorf("filesystem: %w", err))
 	}
+	tracePhase("init: root entered")
 	if p.Hostname != "" {
 		if err := unix.Sethostname([]byte(p.Hostname)); err != nil {
 			return fail(fmt.Errorf("hostname %q: %w", p.Hostname, err))
@@ -158,6 +165,7 @@ func runInit() int {
 	// 20). A collection of a heap this small costs well under a
 	// millisecond, every few dozen probes; CPU per check did not change.
 	debug.SetGCPercent(initGCPercent)
+	tracePhase("init: hostname, loopback, rlimits")
 	return in.run()
 }
 
@@ -168,6 +176,7 @@ const initGCPercent = 20
 func (in *initProc) run() int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD}, forwardedSignals...)...)
+	tracePhase("init: signals caught")
 
 	s, err := startSpawner(&in.plan.Exec, in.filter, in.register)
 	if err != nil {
@@ -190,6 +199,7 @@ func (in *initProc) run() int {
 		in.send(message{T: "started", Code: sp.code, Msg: sp.err.Error()})
 		return sp.code
 	}
+	tracePhase("init: workload started")
 	pid, pidfd := sp.pid, sp.pidfd
 	defer unix.Close(pidfd)
 	done := in.wait(pid)
@@ -213,6 +223,7 @@ func (in *initProc) run() int {
 			}
 			_ = unix.PidfdSendSignal(pidfd, s.(syscall.Signal), nil, 0)
 		case status := <-done:
+			tracePhase("init: workload exited")
 			if !in.plan.PidNS {
 				// Without a pid namespace nothing kills the rest for us:
 				// take the workload's session (it is its leader) with it.

@@ -73,6 +73,7 @@ func startSpawner(ep *execPlan, filter *seccomp.Filter, register registerFunc) (
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread's credentials change
 		abi, err := restrictThread(ep, filter)
+		tracePhase("spawner: seccomp")
 		readyc <- ready{abi, err}
 		if err != nil {
 			// Half restricted: the goroutine ends still locked, so the
@@ -108,10 +109,12 @@ func restrictThread(ep *execPlan, filter *seccomp.Filter) (abi int, err error) {
 	if err := setIdentity(ep); err != nil {
 		return 0, err
 	}
+	tracePhase("spawner: identity and capabilities")
 	abi, err = lockDown(ep)
 	if err != nil {
 		return 0, err
 	}
+	tracePhase("spawner: no_new_privs, Landlock")
 	if filter != nil {
 		if err := filter.Install(); err != nil {
 			return 0, fmt.Errorf("seccomp: %w", err)

@@ -66,6 +66,7 @@ type Container struct {
 // succeeds and Wait reports 127 or 126, the shell's statuses, after the
 // reason has gone to opts.Log.
 func Start(s *spec.Spec, opts Options) (*Container, error) {
+	tracePhase("start: called")
 	logf := opts.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -94,6 +95,7 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 		credFiles = append(credFiles, f)
 		p.Credentials[i].FD = initCtlFD + 1 + i
 	}
+	tracePhase("start: plan")
 	data := encodePlan(p)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -179,7 +181,9 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 	go c.readControl(started)
 	go c.waitInit()
 
+	tracePhase("start: init forked")
 	m, ok := <-started
+	tracePhase("start: workload started")
 	switch {
 	case !ok:
 		<-c.done
@@ -298,6 +302,8 @@ func (c *Container) waitInit() {
 	case ws.Signaled():
 		status = 128 + int(ws.Signal())
 	}
+	tracePhase("start: init collected")
+	traceDump("start")
 	c.mu.Lock()
 	c.status = status
 	c.exited = true
