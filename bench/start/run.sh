@@ -14,6 +14,10 @@
 #
 # Usage: bench/start/run.sh [RUNS]   (root; writes results to $OUT, default
 # /tmp/nucleus-bench-start)
+#
+# Where the time goes inside a start, and what a change did to each phase
+# (runs of two commits in turns, for a machine too busy for the table
+# below to show a change of a few percent): bench/start/phases.sh OLD NEW.
 set -eu
 # crun 1.8 refuses this machine's hybrid cgroups ("drop all controllers
 # from cgroupv2"). The whole benchmark therefore runs in a private mount
