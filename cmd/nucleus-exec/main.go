@@ -22,11 +22,7 @@ func main() {
 
 // startNative runs s in the native sandbox.
 func startNative(s *spec.Spec, opts supervisor.StartOptions) (supervisor.Workload, error) {
-	sopts := sandbox.Options{NotifySocket: opts.NotifySocket, Log: opts.Log}
-	if opts.SignalsCaught != nil {
-		sopts.BeforeFork = func() { <-opts.SignalsCaught }
-	}
-	c, err := sandbox.Start(s, sopts)
+	c, err := sandbox.Start(s, sandbox.Options{NotifySocket: opts.NotifySocket, Log: opts.Log})
 	if err != nil {
 		return nil, err // not a typed nil *Container in a non-nil interface
 	}
@@ -35,9 +31,6 @@ func startNative(s *spec.Spec, opts supervisor.StartOptions) (supervisor.Workloa
 
 // startGVisor runs s under gVisor's runsc.
 func startGVisor(s *spec.Spec, opts supervisor.StartOptions) (supervisor.Workload, error) {
-	if opts.SignalsCaught != nil {
-		<-opts.SignalsCaught
-	}
 	c, err := gvisor.Start(s, sandbox.Options{NotifySocket: opts.NotifySocket, Log: opts.Log})
 	if err != nil {
 		return nil, err

@@ -26,10 +26,6 @@ type Options struct {
 	Stdin, Stdout, Stderr *os.File
 	// Log receives setup diagnostics (one line each, no newline). May be nil.
 	Log func(format string, args ...any)
-	// BeforeFork, when set, is called once right before init is forked,
-	// after the plan is made: the supervisor finishes catching its signals
-	// meanwhile (nothing may run before they are caught). May be nil.
-	BeforeFork func()
 }
 
 // Container is a started sandbox. Its methods are safe for concurrent use.
@@ -140,9 +136,6 @@ func Start(s *spec.Spec, opts Options) (*Container, error) {
 		// keeps the host uid (unmapped there), and only the namespace's
 		// root keeps its capabilities across exec.
 		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
-	}
-	if opts.BeforeFork != nil {
-		opts.BeforeFork()
 	}
 	// syscall.ForkExec rather than os/exec: os.StartProcess first checks,
 	// once per process, that clone(CLONE_PIDFD) works by starting and

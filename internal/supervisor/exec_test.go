@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -311,7 +310,6 @@ func TestMainWithoutTheSpecsRuntime(t *testing.T) {
 		t.Fatal("the native runtime was started for a gvisor spec")
 		return nil, nil
 	}
-	t.Cleanup(func() { signal.Reset(caughtSignals...) }) // Main leaves them caught
 	if code := Main([]string{"run", gvisor}, Runtimes{spec.RuntimeNative: native}); code != ExitFailure {
 		t.Errorf("exit status %d, want %d", code, ExitFailure)
 	}
@@ -409,54 +407,5 @@ timeout = "5s"
 	}
 	if code := r.exitCode(t); code != 128+int(syscall.SIGTERM) {
 		t.Errorf("exit status %d, want %d\n%s", code, 128+int(syscall.SIGTERM), r.output())
-	}
-}
-
-// TestExecSurvivesClosedOutput: with stdout and stderr pipes whose reader
-// is gone, every write raises SIGPIPE; nucleus-exec must catch it before it
-// writes anything (catchSignals runs alongside the spec load) and exit with
-// its usual status instead of dying of the signal.
-func TestExecSurvivesClosedOutput(t *testing.T) {
-	web := writeSpec(t, "web", "[exec]\ncommand = [\"/bin/true\"]\n")
-	for _, tc := range []struct {
-		name     string
-		args     []string
-		wantCode int
-	}{
-		{"help on stdout", []string{"--help"}, 0},
-		{"usage on stderr", nil, 125},
-		{"bad spec", []string{"run", writeSpec(t, "bad", "[exec]\ncommand = 3\n")}, 125},
-		{"several spec errors", []string{"run", writeSpec(t, "bad2", "[exec]\ncommand = 3\nuser = 4\n")}, 125},
-		{"missing spec", []string{"run", "/nonexistent/web.toml"}, 125},
-		{"spec drift", []string{"run", "--hash=sha256:0000", web}, 125},
-		{"a workload's logs", []string{"run", web}, 0},
-		// The sandbox logs this before it forks init, while the signals
-		// may still be being caught.
-		{"a log line before the fork", []string{"run", writeSpec(t, "unconfined", "[exec]\ncommand = [\"/bin/true\"]\n[isolation]\nseccomp = \"unconfined\"\n")}, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r, w, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.Close()
-			cmd := exec.Command(nucleusExec(t), tc.args...)
-			cmd.Stdout, cmd.Stderr = w, w
-			err = cmd.Run()
-			w.Close()
-			var exit *exec.ExitError
-			switch {
-			case errors.As(err, &exit) && !exit.Exited():
-				t.Fatalf("nucleus-exec died: %v", err)
-			case errors.As(err, &exit):
-				if exit.ExitCode() != tc.wantCode {
-					t.Errorf("exit status %d, want %d", exit.ExitCode(), tc.wantCode)
-				}
-			case err != nil:
-				t.Fatal(err)
-			case tc.wantCode != 0:
-				t.Errorf("exit status 0, want %d", tc.wantCode)
-			}
-		})
 	}
 }

@@ -42,19 +42,20 @@ See nucleus-exec(8).
 `
 
 // Main is nucleus-exec's command line (args without the program name). It
-// returns the process's exit status, for the caller to exit with at once:
-// the signals Main catches stay caught after it returns (see catchSignals).
+// returns the process's exit status.
 func Main(args []string, runtimes Runtimes) int {
-	signals, caught := catchSignals()
+	// Catch these first: until the workload is gone, nucleus-exec must not
+	// die of a stray SIGHUP or of SIGPIPE on a closed stderr. Caught (not
+	// ignored) signals are reset to default in the workload by exec.
+	signals := make(chan os.Signal, 16)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGABRT)
+	defer signal.Stop(signals)
+
 	if len(args) == 0 {
-		<-caught
 		fmt.Fprint(os.Stderr, usage)
 		return ExitFailure
 	}
-	if args[0] == "run" {
-		return mainRun(args[1:], runtimes, signals, caught)
-	}
-	<-caught
 	switch args[0] {
 	case "-h", "--help", "help":
 		fmt.Print(usage)
@@ -62,51 +63,20 @@ func Main(args []string, runtimes Runtimes) int {
 	case "--version", "version":
 		fmt.Println("nucleus-exec", version.Version)
 		return 0
+	case "run":
+		return mainRun(args[1:], runtimes, signals)
 	}
 	fmt.Fprintf(os.Stderr, "nucleus-exec: unknown command %q\n%s", args[0], usage)
 	return ExitFailure
 }
 
-// caughtSignals are the signals nucleus-exec handles itself until the
-// workload is gone: it must not die of a stray SIGHUP or of SIGPIPE on a
-// closed stderr. Caught (not ignored) signals are reset to default in the
-// workload by exec.
-var caughtSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGABRT}
-
-// catchSignals starts catching caughtSignals into the returned channel;
-// caught is closed once all of them are. Nothing may be written to stdout or
-// stderr, nor any process started, before that: runtimes wait for it
-// (StartOptions.SignalsCaught) right before they start one.
-//
-// Catching a signal is a round trip to the Go runtime's signal thread (and
-// its first use starts that thread): 0.3-0.6 ms for all eight on a 2-core
-// VM, the most expensive step of nucleus-exec's own share of a start. A
-// goroutine does it while Main parses the arguments and loads the spec, and
-// the runtime prepares the container. For the same reason the signals are
-// never released (signal.Stop would cost as much again, on the way out):
-// Main's caller exits right after it returns.
-func catchSignals() (signals chan os.Signal, caught <-chan struct{}) {
-	signals = make(chan os.Signal, 16)
-	done := make(chan struct{})
-	go func() {
-		signal.Notify(signals, caughtSignals...)
-		close(done)
-	}()
-	return signals, done
-}
-
-func mainRun(args []string, runtimes Runtimes, signals <-chan os.Signal, caught <-chan struct{}) int {
+func mainRun(args []string, runtimes Runtimes, signals <-chan os.Signal) int {
 	logTo := func(prefix string) func(string, ...any) {
 		return func(format string, a ...any) {
 			fmt.Fprint(os.Stderr, prefix+notify.OneLine(fmt.Sprintf(format, a...), 4096)+"\n")
 		}
 	}
-	failed := logTo("nucleus-exec: ")
-	fail := func(format string, a ...any) {
-		<-caught
-		failed(format, a...)
-	}
+	fail := logTo("nucleus-exec: ")
 
 	fs := flag.NewFlagSet("nucleus-exec run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -142,7 +112,6 @@ func mainRun(args []string, runtimes Runtimes, signals <-chan os.Signal, caught 
 		// An ErrorList has a line per problem, each naming file:line:key.
 		var list spec.ErrorList
 		if errors.As(err, &list) && len(list) > 1 {
-			<-caught
 			fmt.Fprintf(os.Stderr, "nucleus-exec: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nnucleus-exec: "))
 		} else {
 			fail("%v", err)
@@ -155,24 +124,19 @@ func mainRun(args []string, runtimes Runtimes, signals <-chan os.Signal, caught 
 		return ExitFailure
 	}
 
-	logged := logTo("nucleus-exec: " + s.Name + ": ")
-	log := func(format string, a ...any) {
-		<-caught
-		logged(format, a...)
-	}
+	log := logTo("nucleus-exec: " + s.Name + ": ")
 	watchdog := notify.WatchdogFromEnv() // before FromEnv unsets it
 	sender := notify.FromEnv(log)
 	defer sender.Close()
 	return Run(s, Config{
-		Start:         start,
-		Notifier:      sender,
-		Foreground:    !sender.Enabled(),
-		Clock:         probe.RealClock,
-		Watchdog:      watchdog,
-		Signals:       signals,
-		RelayDir:      relayDir(),
-		Log:           log,
-		SignalsCaught: caught,
+		Start:      start,
+		Notifier:   sender,
+		Foreground: !sender.Enabled(),
+		Clock:      probe.RealClock,
+		Watchdog:   watchdog,
+		Signals:    signals,
+		RelayDir:   relayDir(),
+		Log:        log,
 	})
 }
 

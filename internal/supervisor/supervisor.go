@@ -51,9 +51,6 @@ type StartOptions struct {
 	NotifySocket string
 	// Log takes one diagnostic line (no newline).
 	Log func(format string, args ...any)
-	// SignalsCaught is closed once nucleus-exec catches its signals: the
-	// runtime must not start any process before (nil = caught already).
-	SignalsCaught <-chan struct{}
 }
 
 // StartFunc starts s's workload; it returns once the workload is exec'd.
@@ -81,8 +78,6 @@ type Config struct {
 	RelayDir string
 	// Log writes one line to stderr.
 	Log func(format string, args ...any)
-	// SignalsCaught is handed to the runtime (StartOptions.SignalsCaught).
-	SignalsCaught <-chan struct{}
 }
 
 // Run runs s's workload under cfg until it exits and returns nucleus-exec's
@@ -133,7 +128,7 @@ func (sup *supervisor) run() int {
 		defer relay.Close()
 	}
 
-	opts := StartOptions{Log: sup.log, SignalsCaught: cfg.SignalsCaught}
+	opts := StartOptions{Log: sup.log}
 	if relay != nil {
 		opts.NotifySocket = relay.Path()
 	}
