@@ -56,10 +56,10 @@ type logf func(format string, args ...any)
 // workload exists. Any error leaves nothing behind on the host: every mount
 // lives in this private namespace and dies with it.
 func setupFilesystem(p *plan, log logf) error {
-	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
-	if err := mount("tmpfs", baseMountpoint, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=64k"); err != nil {
+	if err := unix.Mount("tmpfs", baseMountpoint, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=64k"); err != nil {
 		return fmt.Errorf("staging tmpfs on %s: %w", baseMountpoint, err)
 	}
 	for _, d := range []string{baseMountpoint + oldRoot, baseMountpoint + newRoot} {
@@ -67,10 +67,10 @@ func setupFilesystem(p *plan, log logf) error {
 			return fmt.Errorf("staging: %w", err)
 		}
 	}
-	if err := pivotRoot(baseMountpoint, baseMountpoint+oldRoot); err != nil {
+	if err := unix.PivotRoot(baseMountpoint, baseMountpoint+oldRoot); err != nil {
 		return fmt.Errorf("pivot_root to staging: %w", err)
 	}
-	if err := chdir("/"); err != nil {
+	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
 	}
 
@@ -90,7 +90,7 @@ func setupFilesystem(p *plan, log logf) error {
 		if err != nil {
 			return err
 		}
-		if err := mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, t.opts); err != nil {
+		if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, t.opts); err != nil {
 			return fmt.Errorf("tmpfs on %s: %w", t.dir, err)
 		}
 	}
@@ -122,7 +122,7 @@ func enterRoot(p *plan) error {
 		return err
 	}
 
-	if err := chdir(newRoot); err != nil {
+	if err := unix.Chdir(newRoot); err != nil {
 		return fmt.Errorf("chdir to new root: %w", err)
 	}
 	// pivot_root(".", ".") stacks the staging root on top of the new one;
@@ -131,13 +131,13 @@ func enterRoot(p *plan) error {
 	// leaving no path back to the host. One detach for all: each umount
 	// waits for an expedited RCU grace period (synchronize_rcu_expedited
 	// in namespace_unlock), IPIs to every CPU, costly in a VM.
-	if err := pivotRoot(".", "."); err != nil {
+	if err := unix.PivotRoot(".", "."); err != nil {
 		return fmt.Errorf("pivot_root: %w", err)
 	}
-	if err := unmount(".", unix.MNT_DETACH); err != nil {
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detach staging root and host tree: %w", err)
 	}
-	if err := chdir("/"); err != nil {
+	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
 	}
 	return nil
@@ -147,26 +147,26 @@ func enterRoot(p *plan) error {
 // directory rootfs bound in.
 func mountRoot(p *plan) error {
 	if p.Rootfs != "" {
-		if err := mount(oldRoot+p.Rootfs, newRoot, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err := unix.Mount(oldRoot+p.Rootfs, newRoot, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("rootfs %s: %w", p.Rootfs, err)
 		}
 		return nil
 	}
-	if err := mount("tmpfs", newRoot, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
+	if err := unix.Mount("tmpfs", newRoot, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		return fmt.Errorf("root tmpfs: %w", err)
 	}
 	for _, e := range p.HostView {
 		dst := newRoot + e.Path
 		if e.Symlink != "" {
-			if err := symlink(e.Symlink, dst); err != nil {
+			if err := unix.Symlink(e.Symlink, dst); err != nil {
 				return fmt.Errorf("host view %s: %w", e.Path, err)
 			}
 			continue
 		}
-		if err := mkdir(dst, 0o755); err != nil {
+		if err := unix.Mkdir(dst, 0o755); err != nil {
 			return fmt.Errorf("host view %s: %w", e.Path, err)
 		}
-		if err := mount(oldRoot+e.Path, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err := unix.Mount(oldRoot+e.Path, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("host view %s: %w", e.Path, err)
 		}
 		// The whole bound tree, not only its top: a host filesystem
@@ -187,7 +187,7 @@ func finishRoot(p *plan) error {
 		flags |= unix.MS_RDONLY
 	}
 	if p.Rootfs == "" {
-		if err := mount("", newRoot, "", unix.MS_REMOUNT|flags, ""); err != nil {
+		if err := unix.Mount("", newRoot, "", unix.MS_REMOUNT|flags, ""); err != nil {
 			return fmt.Errorf("root tmpfs read-only: %w", err)
 		}
 		return nil
@@ -206,7 +206,7 @@ func mountProc(p *plan, masks *masker, log logf) error {
 	// proc is mounted while the host's /proc is still attached at /oldroot:
 	// in a user namespace the kernel only allows a new proc mount when a
 	// fully visible one exists in the mount namespace.
-	if err := mount("proc", dst, "proc", procFlags, ""); err != nil {
+	if err := unix.Mount("proc", dst, "proc", procFlags, ""); err != nil {
 		return fmt.Errorf("proc: %w", err)
 	}
 	// Before /proc/sys goes read-only below.
@@ -222,10 +222,10 @@ func mountProc(p *plan, masks *masker, log logf) error {
 	// which is checked then: a missing source must not pass for it.
 	for _, f := range procMaskedFiles {
 		path := dst + "/" + f
-		err := mount(oldRoot+"/dev/null", path, "", unix.MS_BIND, "")
+		err := unix.Mount(oldRoot+"/dev/null", path, "", unix.MS_BIND, "")
 		if err == unix.ENOENT {
 			var st unix.Stat_t
-			if lstatRaw(path, &st) == unix.ENOENT {
+			if unix.Lstat(path, &st) == unix.ENOENT {
 				continue
 			}
 		}
@@ -240,7 +240,7 @@ func mountProc(p *plan, masks *masker, log logf) error {
 	}
 	for _, f := range procReadOnly {
 		path := dst + "/" + f
-		err := mount(path, path, "", unix.MS_BIND|unix.MS_REC, "")
+		err := unix.Mount(path, path, "", unix.MS_BIND|unix.MS_REC, "")
 		if err == unix.ENOENT {
 			continue // source and target: the kernel has no such entry
 		}
@@ -249,7 +249,7 @@ func mountProc(p *plan, masks *masker, log logf) error {
 		}
 		// The flags of the proc mount above, plus read-only: a bind
 		// remount replaces all of them.
-		if err := mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|procFlags|unix.MS_RDONLY, ""); err != nil {
+		if err := unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|procFlags|unix.MS_RDONLY, ""); err != nil {
 			return fmt.Errorf("/proc/%s read-only: %w", f, err)
 		}
 	}
@@ -292,7 +292,7 @@ func mountSys(p *plan, masks *masker, log logf) {
 		log("no /sys: %v", err)
 		return
 	}
-	if err := mount("sysfs", dst, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := unix.Mount("sysfs", dst, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		log("no /sys (sysfs: %v)", err)
 		return
 	}
@@ -312,31 +312,31 @@ func mountDev(p *plan) error {
 	if err != nil {
 		return err
 	}
-	if err := mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
+	if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
 		return fmt.Errorf("/dev tmpfs: %w", err)
 	}
 	if err := makeDevNodes(dst, p.UserNS); err != nil {
 		return err
 	}
 	for _, d := range []string{"pts", "shm"} {
-		if err := mkdir(dst+"/"+d, 0o755); err != nil {
+		if err := unix.Mkdir(dst+"/"+d, 0o755); err != nil {
 			return fmt.Errorf("/dev/%s: %w", d, err)
 		}
 	}
-	if err := mount("devpts", dst+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+	if err := unix.Mount("devpts", dst+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
 		return fmt.Errorf("/dev/pts: %w", err)
 	}
-	if err := mount("tmpfs", dst+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777"); err != nil {
+	if err := unix.Mount("tmpfs", dst+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777"); err != nil {
 		return fmt.Errorf("/dev/shm: %w", err)
 	}
 	links := [][2]string{{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
 		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}}
 	for _, l := range links {
-		if err := symlink(l[0], dst+"/"+l[1]); err != nil {
+		if err := unix.Symlink(l[0], dst+"/"+l[1]); err != nil {
 			return fmt.Errorf("/dev/%s: %w", l[1], err)
 		}
 	}
-	if err := mount("", dst, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
+	if err := unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("/dev read-only: %w", err)
 	}
 	return nil
@@ -358,7 +358,7 @@ func makeDevNodes(dir string, userNS bool) error {
 	for _, n := range devNodes {
 		path := dir + "/" + n.name
 		if mknod {
-			err := mknodAt(path, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor)))
+			err := unix.Mknod(path, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor)))
 			if err == nil {
 				continue
 			}
@@ -369,10 +369,10 @@ func makeDevNodes(dir string, userNS bool) error {
 		}
 		// An empty regular file to bind the node onto (mknod of a
 		// regular file needs no privilege, also in a user namespace).
-		if err := mknodAt(path, unix.S_IFREG|0o644, 0); err != nil {
+		if err := unix.Mknod(path, unix.S_IFREG|0o644, 0); err != nil {
 			return fmt.Errorf("/dev/%s: %w", n.name, err)
 		}
-		if err := mount(oldRoot+"/dev/"+n.name, path, "", unix.MS_BIND, ""); err != nil {
+		if err := unix.Mount(oldRoot+"/dev/"+n.name, path, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("/dev/%s: %w", n.name, err)
 		}
 	}
@@ -387,7 +387,7 @@ func bindMount(path, target string, isFile, readOnly bool, prefix string) error 
 	if err != nil {
 		return err
 	}
-	if err := mount(prefix+path, dst, "", unix.MS_BIND, ""); err != nil {
+	if err := unix.Mount(prefix+path, dst, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("bind %s: %w", path, err)
 	}
 	attr := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
@@ -413,7 +413,7 @@ func tmpfsMount(m mountStep) error {
 	if m.ReadOnly {
 		flags |= unix.MS_RDONLY
 	}
-	if err := mount("tmpfs", dst, "tmpfs", flags, opts); err != nil {
+	if err := unix.Mount("tmpfs", dst, "tmpfs", flags, opts); err != nil {
 		return fmt.Errorf("tmpfs: %w", err)
 	}
 	return nil
@@ -431,9 +431,9 @@ type masker struct{ first string }
 func (m *masker) dir(path string) error {
 	var err error
 	if m.first == "" {
-		err = mount("tmpfs", path, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=0555")
+		err = unix.Mount("tmpfs", path, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=0555")
 	} else {
-		err = mount(m.first, path, "", unix.MS_BIND, "")
+		err = unix.Mount(m.first, path, "", unix.MS_BIND, "")
 	}
 	switch err {
 	case nil:
@@ -456,7 +456,7 @@ func remount(path string, flags uintptr) error {
 		return err
 	}
 	keep := uintptr(st.Flags) & mountFlagsKeep
-	return mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|flags|keep, "")
+	return unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|flags|keep, "")
 }
 
 // setTreeReadOnly makes the mount at path and every mount below it
@@ -477,7 +477,7 @@ func setMountAttr(path string, attr uint64, recursive bool) error {
 	if recursive {
 		flags |= unix.AT_RECURSIVE
 	}
-	err := mountSetattr(path, flags, &unix.MountAttr{Attr_set: attr})
+	err := unix.MountSetattr(unix.AT_FDCWD, path, flags, &unix.MountAttr{Attr_set: attr})
 	if err != unix.ENOSYS {
 		return err
 	}
@@ -584,7 +584,7 @@ func writeFile(path, s string) error {
 func topMountpoint(p *plan, dir string) (string, error) {
 	if p.Rootfs == "" {
 		dst := newRoot + dir
-		if err := mkdir(dst, 0o755); err == nil {
+		if err := unix.Mkdir(dst, 0o755); err == nil {
 			return dst, nil
 		}
 	}
@@ -678,7 +678,7 @@ func mountCredentials(creds []credentialStep, content [][]byte, uid, gid uint32)
 	}
 	opts := fmt.Sprintf("mode=0700,size=%d,nr_inodes=%d", size, len(creds)+1)
 	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-	if err := mount("tmpfs", credentialsStaging, "tmpfs", flags, opts); err != nil {
+	if err := unix.Mount("tmpfs", credentialsStaging, "tmpfs", flags, opts); err != nil {
 		return fmt.Errorf("credentials: tmpfs: %w", err)
 	}
 	for i, c := range creds {
@@ -687,7 +687,7 @@ func mountCredentials(creds []credentialStep, content [][]byte, uid, gid uint32)
 			return fmt.Errorf("credential %s: %w", c.Name, err)
 		}
 	}
-	if err := mount("", credentialsStaging, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, ""); err != nil {
+	if err := unix.Mount("", credentialsStaging, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, ""); err != nil {
 		return fmt.Errorf("credentials: tmpfs read-only: %w", err)
 	}
 	for i, c := range creds {
