@@ -29,7 +29,104 @@ func init() {
 		os.Exit(submountHelper())
 	case "no-dev-null":
 		os.Exit(noDevNullHelper())
+	case "rootfs-submount":
+		os.Exit(rootfsSubmountHelper())
 	}
+}
+
+// rootfsEnv passes TestRootfsSubmountReadOnly's rootfs directory to its
+// helper.
+const rootfsEnv = "NUCLEUS_TEST_ROOTFS"
+
+// TestRootfsSubmountReadOnly: a file system mounted below a directory
+// rootfs on the host comes into the container read-only, nosuid and nodev
+// with read_only = true, like the rootfs itself; a [[mount]] with
+// read_only = false stays writable. The host side is a helper's private
+// mount namespace with a writable tmpfs on ROOTFS/sub.
+func TestRootfsSubmountReadOnly(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"bin", "etc", "sub", "rw"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), submountHelperEnv+"=rootfs-submount", rootfsEnv+"="+root, "RW_SOURCE="+t.TempDir())
+	if dynamicTestBinary(t) {
+		cmd.Env = append(cmd.Env, "NUCLEUS_TEST_DYNAMIC=1")
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	for _, want := range []string{"/sub/new: ro", "/new: ro", "/rw/new: rw"} {
+		if !strings.Contains(string(out), want+"\n") {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	flags := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 5 && f[4] == "/sub" {
+			flags = f[5]
+		}
+	}
+	for _, want := range []string{"ro", "nosuid", "nodev"} {
+		if !hasOption(flags, want) {
+			t.Errorf("/sub inside has flags %q, want %s\n%s", flags, want, out)
+		}
+	}
+}
+
+// rootfsSubmountHelper mounts a writable tmpfs on ROOTFS/sub and runs a
+// container from ROOTFS that tries to write below it, to its root and to a
+// writable [[mount]], and prints its mountinfo.
+func rootfsSubmountHelper() int {
+	root := os.Getenv(rootfsEnv)
+	if err := syscall.Mount("tmpfs", root+"/sub", "tmpfs", 0, "size=64k"); err != nil {
+		os.Stderr.WriteString("mount tmpfs on the rootfs's /sub: " + err.Error() + "\n")
+		return 1
+	}
+	try := `for f in /sub/new /new /rw/new; do if echo x > $f; then echo "$f: rw"; else echo "$f: ro"; fi; done; busybox cat /proc/self/mountinfo`
+	s := &spec.Spec{
+		Name: "sbrootfssub",
+		Exec: spec.Exec{Command: []string{"/bin/busybox", "sh", "-c", try}, Workdir: "/"},
+		Isolation: spec.Isolation{Runtime: spec.RuntimeNative, Rootfs: root, ReadOnly: true, Namespaces: spec.DefaultNamespaces,
+			UserNamespace: spec.UserNSHost, Seccomp: spec.SeccompDefault},
+		Network: spec.Network{Mode: spec.NetworkNone},
+		Mounts:  []spec.Mount{{Type: spec.MountBind, Source: os.Getenv("RW_SOURCE"), Target: "/rw"}},
+	}
+	if os.Getenv("NUCLEUS_TEST_DYNAMIC") != "" {
+		// As in TestDirectoryRootfs: a cgo test binary needs the host's
+		// loader and libc in the rootfs.
+		s.Mounts = append(s.Mounts,
+			spec.Mount{Type: spec.MountBind, Source: "/lib64", Target: "/lib64", ReadOnly: true},
+			spec.Mount{Type: spec.MountBind, Source: "/usr/lib", Target: "/lib", ReadOnly: true})
+	}
+	c, err := sandbox.Start(s, sandbox.Options{Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 125
+	}
+	if st, err := c.Wait(); st != 0 || err != nil {
+		os.Stderr.WriteString("container: status " + itoa(st) + "\n")
+		return 1
+	}
+	return 0
 }
 
 // TestMasksNeedTheirSource: the /proc masks are bound from the host's

@@ -150,7 +150,7 @@ func mountRoot(p *plan) error {
 		if err := unix.Mount(oldRoot+p.Rootfs, newRoot, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("rootfs %s: %w", p.Rootfs, err)
 		}
-		return nil
+		return restrictRootfsTree(p)
 	}
 	if err := unix.Mount("tmpfs", newRoot, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		return fmt.Errorf("root tmpfs: %w", err)
@@ -175,6 +175,33 @@ func mountRoot(p *plan) error {
 		if err := setTreeReadOnly(dst); err != nil {
 			return fmt.Errorf("host view %s read-only: %w", e.Path, err)
 		}
+	}
+	return nil
+}
+
+// restrictRootfsTree gives the file systems mounted below a directory
+// rootfs on the host (they come along with MS_REC) the root's nosuid and
+// nodev, and its read-only with read_only. It runs before anything of the
+// container's own is mounted below the root, so it can apply to the whole
+// tree at once; the top is left writable for the mount targets still to be
+// created in it, and finishRoot makes it read-only at the end.
+func restrictRootfsTree(p *plan) error {
+	attr := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
+	if p.ReadOnly {
+		attr |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := setMountAttr(newRoot, attr, true); err != nil {
+		return fmt.Errorf("rootfs %s: submounts: %w", p.Rootfs, err)
+	}
+	if !p.ReadOnly {
+		return nil
+	}
+	err := unix.MountSetattr(unix.AT_FDCWD, newRoot, unix.AT_SYMLINK_NOFOLLOW, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY})
+	if err == unix.ENOSYS {
+		err = remount(newRoot, unix.MS_NOSUID|unix.MS_NODEV)
+	}
+	if err != nil {
+		return fmt.Errorf("rootfs %s: writable until its mount targets exist: %w", p.Rootfs, err)
 	}
 	return nil
 }
