@@ -142,3 +142,26 @@ func waitGone(pid int) bool {
 	}
 	return false
 }
+
+// busyboxRootfs makes a directory rootfs: busybox as /bin/busybox, passwd
+// as /etc/passwd, and the given empty directories.
+func busyboxRootfs(t testing.TB, passwd string, dirs ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range append([]string{"bin", "etc"}, dirs...) {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}

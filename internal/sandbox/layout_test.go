@@ -44,22 +44,7 @@ const rootfsEnv = "NUCLEUS_TEST_ROOTFS"
 // read_only = false stays writable. The host side is a helper's private
 // mount namespace with a writable tmpfs on ROOTFS/sub.
 func TestRootfsSubmountReadOnly(t *testing.T) {
-	root := t.TempDir()
-	for _, d := range []string{"bin", "etc", "sub", "rw"} {
-		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := busyboxRootfs(t, "root:x:0:0:root:/root:/bin/sh\n", "sub", "rw")
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +102,14 @@ func rootfsSubmountHelper() int {
 			spec.Mount{Type: spec.MountBind, Source: "/lib64", Target: "/lib64", ReadOnly: true},
 			spec.Mount{Type: spec.MountBind, Source: "/usr/lib", Target: "/lib", ReadOnly: true})
 	}
-	c, err := sandbox.Start(s, sandbox.Options{Stdout: os.Stdout, Stderr: os.Stderr})
+	return runFromHelper(s)
+}
+
+// runFromHelper runs s from a helper process (the container inherits its
+// stdio) and returns the status the helper exits with: 0, 125 when the
+// container did not start, 1 when it failed.
+func runFromHelper(s *spec.Spec) int {
+	c, err := sandbox.Start(s, sandbox.Options{})
 	if err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")
 		return 125
@@ -351,14 +343,8 @@ func submountHelper() int {
 	}
 	for _, argv := range [][]string{s.Exec.Command, {"/bin/busybox", "cat", "/proc/self/mountinfo"}} {
 		s.Exec.Command = argv
-		c, err := sandbox.Start(s, sandbox.Options{})
-		if err != nil {
-			os.Stderr.WriteString(err.Error() + "\n")
-			return 125
-		}
-		if st, err := c.Wait(); st != 0 || err != nil {
-			os.Stderr.WriteString("container: status " + itoa(st) + "\n")
-			return 1
+		if status := runFromHelper(s); status != 0 {
+			return status
 		}
 	}
 	return 0

@@ -534,22 +534,7 @@ func TestUserNamespaceAuto(t *testing.T) {
 // symlink pointing at the host's /etc: a mount targeted through it must
 // land inside the rootfs.
 func TestDirectoryRootfs(t *testing.T) {
-	root := t.TempDir()
-	for _, d := range []string{"bin", "etc", "inside-etc"} {
-		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := busyboxRootfs(t, "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n", "inside-etc")
 	if err := os.Symlink("/etc", filepath.Join(root, "escape")); err != nil {
 		t.Fatal(err)
 	}
