@@ -3,14 +3,14 @@ package notify
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
+
+	"github.com/nucleus-containers/nucleus/internal/notify/notifytest"
 )
 
 // TestMain doubles as the sender process of the relay tests: with
@@ -19,36 +19,13 @@ import (
 // answered the way systemd-notify does, and exits.
 func TestMain(m *testing.M) {
 	if msg, ok := os.LookupEnv("NOTIFY_TEST_SEND"); ok {
-		if err := sendWithBarrier(os.Getenv("NOTIFY_TEST_SOCKET"), msg); err != nil {
+		if err := notifytest.SendWithBarrier(os.Getenv("NOTIFY_TEST_SOCKET"), msg); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-func sendWithBarrier(path, msg string) error {
-	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer syscall.Close(fd)
-	to := &syscall.SockaddrUnix{Name: path}
-	if err := syscall.Sendmsg(fd, []byte(msg), nil, to, 0); err != nil {
-		return err
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	if err := syscall.Sendmsg(fd, []byte("BARRIER=1"), syscall.UnixRights(int(w.Fd())), to, 0); err != nil {
-		return err
-	}
-	w.Close()
-	// EOF once the relay closed its copy of w: the datagram was handled.
-	_, err = io.Copy(io.Discard, r)
-	return err
 }
 
 // sendFromChild runs the sender in a child process and waits until the relay

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nucleus-containers/nucleus/internal/notify/notifytest"
 	"github.com/nucleus-containers/nucleus/internal/probe"
 	"github.com/nucleus-containers/nucleus/internal/probe/probetest"
 	"github.com/nucleus-containers/nucleus/internal/spec"
@@ -29,37 +29,13 @@ import (
 // its datagrams.)
 func TestMain(m *testing.M) {
 	if msgs, ok := os.LookupEnv("SUPERVISOR_TEST_SEND"); ok {
-		if err := send(os.Getenv("SUPERVISOR_TEST_SOCKET"), strings.Split(msgs, "|")); err != nil {
+		if err := notifytest.SendWithBarrier(os.Getenv("SUPERVISOR_TEST_SOCKET"), strings.Split(msgs, "|")...); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-func send(path string, msgs []string) error {
-	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer syscall.Close(fd)
-	to := &syscall.SockaddrUnix{Name: path}
-	for _, msg := range msgs {
-		if err := syscall.Sendmsg(fd, []byte(msg), nil, to, 0); err != nil {
-			return err
-		}
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	if err := syscall.Sendmsg(fd, []byte("BARRIER=1"), syscall.UnixRights(int(w.Fd())), to, 0); err != nil {
-		return err
-	}
-	w.Close()
-	_, err = io.Copy(io.Discard, r) // EOF: the relay closed its copy
-	return err
 }
 
 // fakeWorkload is a Workload whose port answers from a given dial on, and
