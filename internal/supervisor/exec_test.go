@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -140,6 +141,28 @@ func (r *execRun) exitCode(t *testing.T) int {
 	return 0
 }
 
+// stopWithSIGTERM sends SIGTERM to nucleus-exec, as systemd stops a unit,
+// and checks that it reports STOPPING=1 (after any of the datagrams in
+// mayPrecede) and exits with the workload's 128+SIGTERM.
+func (r *execRun) stopWithSIGTERM(t *testing.T, conn *net.UnixConn, mayPrecede ...string) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d := readDatagram(t, conn, r)
+		if d == "STOPPING=1\nSTATUS=stopping (received SIGTERM)" {
+			break
+		}
+		if !slices.Contains(mayPrecede, d) {
+			t.Fatalf("datagram %q, want STOPPING=1\n%s", d, r.output())
+		}
+	}
+	if code := r.exitCode(t); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit status %d, want %d\n%s", code, 128+int(syscall.SIGTERM), r.output())
+	}
+}
+
 func readDatagram(t *testing.T, conn *net.UnixConn, r *execRun) string {
 	t.Helper()
 	// A hang guard, not a timing assertion.
@@ -192,16 +215,8 @@ start_timeout = "60s"
 		t.Errorf("READY=1 without a failed attempt first: the workload could not have been listening yet")
 	}
 
-	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if d := readDatagram(t, conn, r); d != "STOPPING=1\nSTATUS=stopping (received SIGTERM)" {
-		t.Fatalf("datagram %q, want STOPPING=1", d)
-	}
 	// python3 does not handle SIGTERM: the workload dies of it.
-	if code := r.exitCode(t); code != 128+int(syscall.SIGTERM) {
-		t.Errorf("exit status %d, want %d\n%s", code, 128+int(syscall.SIGTERM), r.output())
-	}
+	r.stopWithSIGTERM(t, conn)
 }
 
 func TestExecNotifyFromInsideTheContainer(t *testing.T) {
@@ -234,15 +249,7 @@ start_timeout = "60s"
 			t.Fatalf("datagram %q, want %q\n%s", d, want, r.output())
 		}
 	}
-	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if d := readDatagram(t, conn, r); d != "STOPPING=1\nSTATUS=stopping (received SIGTERM)" {
-		t.Fatalf("datagram %q, want STOPPING=1", d)
-	}
-	if code := r.exitCode(t); code != 128+int(syscall.SIGTERM) {
-		t.Errorf("exit status %d, want %d\n%s", code, 128+int(syscall.SIGTERM), r.output())
-	}
+	r.stopWithSIGTERM(t, conn)
 	if !strings.Contains(r.output(), "dropped MAINPID=") {
 		t.Errorf("MAINPID= drop not logged:\n%s", r.output())
 	}
@@ -356,15 +363,7 @@ retries = 2
 	if healthy == 0 {
 		t.Errorf("no healthy check before the server went away\n%s", r.output())
 	}
-	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if d := readDatagram(t, conn, r); d != "STOPPING=1\nSTATUS=stopping (received SIGTERM)" {
-		t.Fatalf("datagram %q, want STOPPING=1", d)
-	}
-	if code := r.exitCode(t); code != 128+int(syscall.SIGTERM) {
-		t.Errorf("exit status %d, want %d\n%s", code, 128+int(syscall.SIGTERM), r.output())
-	}
+	r.stopWithSIGTERM(t, conn)
 	if !strings.Contains(r.output(), "nucleus-exec: flaky: unhealthy: http ") {
 		t.Errorf("the unhealthy transition is not in the log:\n%s", r.output())
 	}
@@ -392,20 +391,6 @@ timeout = "5s"
 			t.Fatalf("check %d: datagram %q, want a healthy check\n%s", i+1, d, r.output())
 		}
 	}
-	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
 	// Possibly one more check's datagram before STOPPING=1.
-	for {
-		d := readDatagram(t, conn, r)
-		if d == "STOPPING=1\nSTATUS=stopping (received SIGTERM)" {
-			break
-		}
-		if d != "WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)" {
-			t.Fatalf("datagram %q, want STOPPING=1", d)
-		}
-	}
-	if code := r.exitCode(t); code != 128+int(syscall.SIGTERM) {
-		t.Errorf("exit status %d, want %d\n%s", code, 128+int(syscall.SIGTERM), r.output())
-	}
+	r.stopWithSIGTERM(t, conn, "WATCHDOG=1\nSTATUS=healthy (last check 0ms ago)")
 }
