@@ -1,7 +1,6 @@
 package packaging
 
 import (
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -9,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+	"github.com/nucleus-containers/nucleus/internal/golden"
+)
 
 // tree lists every path under root with its type and permissions, one per
 // line, sorted (WalkDir's lexical order).
@@ -34,23 +33,6 @@ func tree(t *testing.T, root string) string {
 		t.Fatal(err)
 	}
 	return b.String()
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./packaging -run %s -update to create it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s--- want\n%s", path, got, want)
-	}
 }
 
 // installScript runs scripts/install.sh ACTION with the layout variables the
@@ -100,7 +82,7 @@ func TestInstallUninstall(t *testing.T) {
 			before := tree(t, dest)
 
 			installScript(t, "install", dest, tt.prefix, bins)
-			golden(t, "install-"+tt.name+".golden", tree(t, dest))
+			golden.Check(t, filepath.Join("testdata", "install-"+tt.name+".golden"), []byte(tree(t, dest)))
 			// Installing twice is harmless and keeps one manifest entry each.
 			installScript(t, "install", dest, tt.prefix, bins)
 			manifest, err := os.ReadFile(filepath.Join(dest, tt.prefix, "share/nucleus/install-manifest"))

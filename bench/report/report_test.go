@@ -3,16 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/xml"
-	"flag"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+	"github.com/nucleus-containers/nucleus/internal/golden"
+)
 
 // TestRenderGolden renders testdata/out (results of a real run, trimmed,
 // with a fixed date) and compares README.md and both SVGs with the golden
@@ -27,23 +26,7 @@ func TestRenderGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden := filepath.Join("testdata", "golden", name)
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(golden, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run go test ./bench/report -update)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s (go test ./bench/report -update, then review the diff)", name, golden)
-		}
+		golden.Check(t, filepath.Join("testdata", "golden", name), got)
 		if strings.HasSuffix(name, ".svg") {
 			wellFormed(t, name, got)
 		}

@@ -19,7 +19,6 @@ package generator
 import (
 	"bufio"
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,10 +30,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nucleus-containers/nucleus/internal/golden"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 const (
 	goldenDir    = "testdata/golden"
@@ -191,7 +189,7 @@ func TestGolden(t *testing.T) {
 				if links := symlinks(t, outDir); len(links) > 0 {
 					t.Errorf("links written for a refused spec: %v", links)
 				}
-				compareGolden(t, goldenErr, []byte(log))
+				golden.Check(t, goldenErr, []byte(log))
 				if _, err := os.Stat(goldenService); err == nil {
 					t.Errorf("stale golden %s for a refused spec", goldenService)
 				}
@@ -213,7 +211,7 @@ func TestGolden(t *testing.T) {
 					t.Errorf("unit does not carry the spec hash %s", hash)
 				}
 				norm := hashRE.ReplaceAllString(strings.ReplaceAll(string(unitData), specDir, "@SPECDIR@"), "sha256:@HASH@")
-				compareGolden(t, goldenService, []byte(norm))
+				golden.Check(t, goldenService, []byte(norm))
 				if _, err := os.Stat(goldenErr); err == nil {
 					t.Errorf("stale golden %s for a valid spec", goldenErr)
 				}
@@ -247,23 +245,6 @@ func dropInPaths(specDir string, c goldenCase) []string {
 		out = append(out, filepath.Join(specDir, c.name+".toml.d", filepath.Base(d)))
 	}
 	return out
-}
-
-func compareGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // symlinks lists "LINK TARGET" for every symlink under dir.

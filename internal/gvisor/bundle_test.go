@@ -1,9 +1,7 @@
 package gvisor
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,11 +10,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nucleus-containers/nucleus/internal/golden"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 	"github.com/nucleus-containers/nucleus/internal/workload"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
 
 // testRootfs is a tiny container root: passwd, group, an executable, a
 // non-executable file and a directory under /usr/bin, /bin -> usr/bin.
@@ -73,19 +70,7 @@ func TestBuildConfigGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			golden := filepath.Join("testdata/golden", name+".json")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("config for %s differs from %s:\n%s", path, golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata/golden", name+".json"), got)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package sandbox_test
 
 import (
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,11 +9,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nucleus-containers/nucleus/internal/golden"
 	"github.com/nucleus-containers/nucleus/internal/sandbox"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 )
-
-var updateLayout = flag.Bool("update-layout", false, "rewrite testdata/*.mounts golden files")
 
 // submountHelperEnv makes the test binary act as submountHelper ("1") or
 // noDevNullHelper ("no-dev-null"). It is checked in init, before TestMain
@@ -197,19 +195,7 @@ func TestMountLayout(t *testing.T) {
 				t.Fatalf("status %d stderr %q", r.status, r.stderr)
 			}
 			got := normalizeMountinfo(t, r.stdout)
-			golden := filepath.Join("testdata", tc.name+".mounts")
-			if *updateLayout {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update-layout to create it)", err)
-			}
-			if string(want) != got {
-				t.Errorf("mount tree differs from %s:\n%s", golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".mounts"), []byte(got))
 		})
 	}
 }

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,11 +10,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nucleus-containers/nucleus/internal/golden"
 	"github.com/nucleus-containers/nucleus/internal/spec"
 	"github.com/nucleus-containers/nucleus/internal/workload"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.plan.json golden files")
 
 func baseSpec() *spec.Spec {
 	return &spec.Spec{
@@ -85,19 +83,7 @@ func TestPlanGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tc.name+".plan.json")
-			if *update {
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if string(want) != string(got)+"\n" {
-				t.Errorf("plan differs from %s:\n%s", golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".plan.json"), append(got, '\n'))
 		})
 	}
 }

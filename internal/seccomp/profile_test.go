@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nucleus-containers/nucleus/internal/golden"
 )
 
 // TestProfileGolden loads every profile under testdata/profiles and
@@ -34,7 +36,7 @@ func TestProfileGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := p.String() + "instructions: " + strconv.Itoa(f.Len()) + "\n"
-			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden", []byte(got))
+			golden.Check(t, strings.TrimSuffix(path, ".json")+".golden", []byte(got))
 		})
 	}
 }
@@ -51,7 +53,7 @@ func TestDefaultPolicyGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, filepath.Join("testdata", "default.golden"), []byte(p.String()+"instructions: "+strconv.Itoa(f.Len())+"\n"))
+	golden.Check(t, filepath.Join("testdata", "default.golden"), []byte(p.String()+"instructions: "+strconv.Itoa(f.Len())+"\n"))
 }
 
 // TestProfileErrors: profiles the loader cannot express are refused with

@@ -2,17 +2,15 @@ package seccomp
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"go/format"
-	"os"
 	"sort"
 	"testing"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
-)
 
-var update = flag.Bool("update", false, "rewrite generated files and golden files from the current code")
+	"github.com/nucleus-containers/nucleus/internal/golden"
+)
 
 // TestGeneratedSyscallTables keeps zsyscalls.go equal to the syscall tables
 // of github.com/elastic/go-seccomp-bpf (go test -run
@@ -59,44 +57,7 @@ func TestGeneratedSyscallTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "zsyscalls.go", want)
-}
-
-// checkGolden compares got with the file at path, or rewrites the file
-// with -update.
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the current output (run go test -update and review the diff):\n%s", path, firstDiff(want, got))
-	}
-}
-
-// firstDiff shows the first differing line of two texts.
-func firstDiff(want, got []byte) string {
-	wl, gl := bytes.Split(want, []byte("\n")), bytes.Split(got, []byte("\n"))
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g []byte
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if !bytes.Equal(w, g) {
-			return fmt.Sprintf("line %d:\n  file: %s\n  now:  %s", i+1, w, g)
-		}
-	}
-	return "(no line differs)"
+	golden.Check(t, "zsyscalls.go", want)
 }
 
 // TestGeneratedDefaultProgram keeps zdefault.go equal to the default
@@ -127,5 +88,5 @@ func TestGeneratedDefaultProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "zdefault.go", want)
+	golden.Check(t, "zdefault.go", want)
 }

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,9 +11,9 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"github.com/nucleus-containers/nucleus/internal/golden"
+)
 
 // specDirPlaceholder replaces the per-test temporary spec directory in
 // goldens, so they do not depend on the machine.
@@ -150,24 +149,6 @@ func goldenCases(t *testing.T, kind string) []string {
 	return names
 }
 
-// checkGolden compares got with the golden file, or rewrites it with -update.
-func checkGolden(t *testing.T, golden, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got:\n%s\n--- want:\n%s", golden, got, want)
-	}
-}
-
 // loadOne finds and loads the only spec in dir.
 func loadOne(t *testing.T, dir string) (*Spec, error) {
 	t.Helper()
@@ -191,7 +172,7 @@ func TestGoldenValid(t *testing.T) {
 				t.Errorf("Hash = %q, Hash(Sources) = %q, %v", s.Hash, want, err)
 			}
 			got := strings.ReplaceAll(dump(s), dir, specDirPlaceholder)
-			checkGolden(t, filepath.Join("testdata", "valid", name+".golden"), got)
+			golden.Check(t, filepath.Join("testdata", "valid", name+".golden"), []byte(got))
 		})
 	}
 }
@@ -217,7 +198,7 @@ func TestGoldenInvalid(t *testing.T) {
 				}
 			}
 			got := strings.ReplaceAll(err.Error(), dir, specDirPlaceholder) + "\n"
-			checkGolden(t, filepath.Join("testdata", "invalid", name+".err"), got)
+			golden.Check(t, filepath.Join("testdata", "invalid", name+".err"), []byte(got))
 		})
 	}
 }
