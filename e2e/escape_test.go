@@ -67,16 +67,7 @@ wanted_by = []
 	out := e.workloadOutput("escape.service")
 	t.Logf("journal of escape.service:\n%s", e.journalText("escape.service"))
 	got := escapetest.Parse(out)
-	for _, tc := range escapetest.Want(escapetest.ThisHost()) {
-		t.Run(tc.Name, func(t *testing.T) {
-			if tc.Skip != "" {
-				t.Skip(tc.Skip)
-			}
-			if err := tc.Check(got); err != nil {
-				t.Error(err)
-			}
-		})
-	}
+	escapetest.CheckAll(t, got)
 	p := e.waitFor("escape.service", "the program to exit", func(p harness.Props) bool {
 		return p["ActiveState"] == "inactive" || p["ActiveState"] == "failed"
 	}, shortWait)

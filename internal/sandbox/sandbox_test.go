@@ -59,16 +59,7 @@ func TestEscapeBattery(t *testing.T) {
 	got := escapetest.Parse(strings.Split(r.stdout, "\n"))
 	t.Logf("outcomes:\n%s", r.stdout)
 	t.Logf("logs: %v", r.logs)
-	for _, tc := range escapetest.Want(escapetest.ThisHost()) {
-		t.Run(tc.Name, func(t *testing.T) {
-			if tc.Skip != "" {
-				t.Skip(tc.Skip)
-			}
-			if err := tc.Check(got); err != nil {
-				t.Error(err)
-			}
-		})
-	}
+	escapetest.CheckAll(t, got)
 	if h, _ := os.Hostname(); h != hostname {
 		t.Errorf("host hostname changed from %q to %q", hostname, h)
 	}

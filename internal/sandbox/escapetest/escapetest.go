@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -318,6 +319,23 @@ func (c Case) Check(got map[string]string) error {
 		}
 	}
 	return fmt.Errorf("%s: got %q, want one of %q (%s)", c.Name, g, c.Want, c.Why)
+}
+
+// CheckAll checks outcomes (Parse of a run in the default sandbox) against
+// Want for this host, one subtest per attempt; an attempt this kernel
+// cannot make is skipped with the reason.
+func CheckAll(t *testing.T, outcomes map[string]string) {
+	t.Helper()
+	for _, tc := range Want(ThisHost()) {
+		t.Run(tc.Name, func(t *testing.T) {
+			if tc.Skip != "" {
+				t.Skip(tc.Skip)
+			}
+			if err := tc.Check(outcomes); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 }
 
 // Want is the expected outcome of every attempt of Run in the default
