@@ -58,21 +58,7 @@ func roundTrip(t *testing.T, desc string, argv []string, env map[string]string) 
 	if desc == "" {
 		wantDesc = "nucleus container web"
 	}
-	want := []decoded{
-		{"Unit", "Description", wantDesc},
-		{"Unit", "Documentation", "man:nucleus.toml(5)"},
-		{"Unit", "SourcePath", "/etc/nucleus/web.toml"},
-		{"Service", "Type", "notify"},
-		{"Service", "NotifyAccess", "main"},
-		{"Service", "ExecStart", []string{testExec, "run", "--hash=sha256:0123abcd", "/etc/nucleus/web.toml"}},
-		{"Service", "Slice", "nucleus.slice"},
-		{"Service", "SyslogIdentifier", "web"},
-		{"Service", "KillMode", "mixed"},
-		{"Service", "SuccessExitStatus", "143"},
-		{"Service", "Restart", "on-failure"},
-		{"Service", "TasksMax", "512"},
-		{"X-Nucleus", "Command", argv},
-	}
+	want := minimalUnit(wantDesc, argv)
 	for k, v := range env { // at most one variable
 		want = append(want, decoded{"X-Nucleus", "Environment", []string{k + "=" + v}})
 	}

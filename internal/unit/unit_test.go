@@ -68,6 +68,26 @@ func decodeUnit(t testing.TB, text string) []decoded {
 	return out
 }
 
+// minimalUnit is what Render makes of baseSpec with this description and
+// command: every directive nucleus always writes, and nothing else.
+func minimalUnit(desc string, command []string) []decoded {
+	return []decoded{
+		{"Unit", "Description", desc},
+		{"Unit", "Documentation", "man:nucleus.toml(5)"},
+		{"Unit", "SourcePath", "/etc/nucleus/web.toml"},
+		{"Service", "Type", "notify"},
+		{"Service", "NotifyAccess", "main"},
+		{"Service", "ExecStart", []string{testExec, "run", "--hash=sha256:0123abcd", "/etc/nucleus/web.toml"}},
+		{"Service", "Slice", "nucleus.slice"},
+		{"Service", "SyslogIdentifier", "web"},
+		{"Service", "KillMode", "mixed"},
+		{"Service", "SuccessExitStatus", "143"},
+		{"Service", "Restart", "on-failure"},
+		{"Service", "TasksMax", "512"},
+		{"X-Nucleus", "Command", command},
+	}
+}
+
 func TestRenderDirectives(t *testing.T) {
 	full := baseSpec()
 	full.Description = `Web 100% "quoted" \ back`
@@ -90,21 +110,7 @@ func TestRenderDirectives(t *testing.T) {
 		spec *spec.Spec
 		want []decoded
 	}{
-		{"minimal", baseSpec(), []decoded{
-			{"Unit", "Description", "nucleus container web"},
-			{"Unit", "Documentation", "man:nucleus.toml(5)"},
-			{"Unit", "SourcePath", "/etc/nucleus/web.toml"},
-			{"Service", "Type", "notify"},
-			{"Service", "NotifyAccess", "main"},
-			{"Service", "ExecStart", []string{testExec, "run", "--hash=sha256:0123abcd", "/etc/nucleus/web.toml"}},
-			{"Service", "Slice", "nucleus.slice"},
-			{"Service", "SyslogIdentifier", "web"},
-			{"Service", "KillMode", "mixed"},
-			{"Service", "SuccessExitStatus", "143"},
-			{"Service", "Restart", "on-failure"},
-			{"Service", "TasksMax", "512"},
-			{"X-Nucleus", "Command", []string{"/bin/true"}},
-		}},
+		{"minimal", baseSpec(), minimalUnit("nucleus container web", []string{"/bin/true"})},
 		{"every directive", full, []decoded{
 			{"Unit", "Description", `Web 100% "quoted" \ back`},
 			{"Unit", "Documentation", "man:nucleus.toml(5)"},
