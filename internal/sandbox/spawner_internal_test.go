@@ -1,8 +1,11 @@
 package sandbox
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,4 +59,46 @@ func TestSpawnerSyscallCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestManPageListsSpawnerSyscalls: nucleus.toml(5) tells the writer of a
+// custom seccomp profile which calls the spawner thread needs. The page's
+// two lists (must allow; must not kill or trap on) are exactly
+// spawnerSyscalls, split by mustRun.
+func TestManPageListsSpawnerSyscalls(t *testing.T) {
+	page, err := os.ReadFile("../../man/nucleus.toml.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(page)
+	start := strings.Index(text, "so the profile must allow")
+	split := strings.Index(text, "and must not kill or trap on")
+	end := strings.Index(text, "(an errno is fine)")
+	if start < 0 || split < start || end < split {
+		t.Fatal("nucleus.toml(5) no longer has the seccomp profile's lists of the spawner thread's calls")
+	}
+	names := func(s string) map[string]bool {
+		set := map[string]bool{}
+		for _, line := range strings.Split(s, "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && (f[0] == ".B" || f[0] == ".BR") {
+				set[f[1]] = true
+			}
+		}
+		return set
+	}
+	mustAllow, mayFail := names(text[start:split]), names(text[split:end])
+	want := map[bool]map[string]bool{true: {}, false: {}}
+	for _, c := range spawnerSyscalls {
+		want[c.mustRun][c.name] = true
+	}
+	if !reflect.DeepEqual(mustAllow, want[true]) {
+		t.Errorf("the page says the profile must allow %v; spawnerSyscalls has %v", keys(mustAllow), keys(want[true]))
+	}
+	if !reflect.DeepEqual(mayFail, want[false]) {
+		t.Errorf("the page says the profile must not kill or trap on %v; spawnerSyscalls has %v", keys(mayFail), keys(want[false]))
+	}
+}
+
+func keys(m map[string]bool) []string {
+	return slices.Sorted(maps.Keys(m))
 }
