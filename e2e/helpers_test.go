@@ -139,22 +139,15 @@ func (e *env) workloadOutput(unit string) []string {
 // n lines containing substr.
 func (e *env) waitOutputCount(unit, substr string, n int) {
 	e.t.Helper()
-	deadline := time.Now().Add(shortWait)
-	for {
+	e.eventually(shortWait, 100*time.Millisecond, func() (bool, string) {
 		count := 0
 		for _, l := range e.workloadOutput(unit) {
 			if strings.Contains(l, substr) {
 				count++
 			}
 		}
-		if count >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: %d lines with %q, want >= %d:\n%s", unit, count, substr, n, e.journalText(unit))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return count >= n, fmt.Sprintf("%s: %d lines with %q, want >= %d:\n%s", unit, count, substr, n, e.journalText(unit))
+	})
 }
 
 // waitNoProcesses waits until no process in the instance has marker in its
@@ -162,27 +155,19 @@ func (e *env) waitOutputCount(unit, substr string, n int) {
 // container's own pid namespace count too).
 func (e *env) waitNoProcesses(marker string) {
 	e.t.Helper()
-	deadline := time.Now().Add(shortWait)
-	for {
+	e.eventually(shortWait, 50*time.Millisecond, func() (bool, string) {
 		ps, err := e.in.ProcessesMatching(marker)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if len(ps) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("processes left behind: %+v", ps)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(ps) == 0, fmt.Sprintf("processes left behind: %+v", ps)
+	})
 }
 
 // waitUnitEmpty waits until no process is left in the unit's cgroup.
 func (e *env) waitUnitEmpty(unit string) {
 	e.t.Helper()
-	deadline := time.Now().Add(shortWait)
-	for {
+	e.eventually(shortWait, 50*time.Millisecond, func() (bool, string) {
 		ps, err := e.in.Processes()
 		if err != nil {
 			e.t.Fatal(err)
@@ -193,48 +178,47 @@ func (e *env) waitUnitEmpty(unit string) {
 				left = append(left, p)
 			}
 		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("processes left in %s: %+v", unit, left)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(left) == 0, fmt.Sprintf("processes left in %s: %+v", unit, left)
+	})
 }
 
 // waitProcesses waits until some process has marker in its command line.
 func (e *env) waitProcesses(marker string) []harness.Process {
 	e.t.Helper()
-	deadline := time.Now().Add(shortWait)
-	for {
-		ps, err := e.in.ProcessesMatching(marker)
-		if err != nil {
+	var ps []harness.Process
+	e.eventually(shortWait, 50*time.Millisecond, func() (bool, string) {
+		var err error
+		if ps, err = e.in.ProcessesMatching(marker); err != nil {
 			e.t.Fatal(err)
 		}
-		if len(ps) > 0 {
-			return ps
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no process with %q appeared", marker)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(ps) > 0, fmt.Sprintf("no process with %q appeared", marker)
+	})
+	return ps
 }
 
 // waitLines waits until the file inside has at least n lines.
 func (e *env) waitLines(path string, n int, timeout time.Duration) {
 	e.t.Helper()
+	e.eventually(timeout, 100*time.Millisecond, func() (bool, string) {
+		out, _ := e.in.Exec("cat", path)
+		return strings.Count(out, "\n") >= n, fmt.Sprintf("%s has fewer than %d lines after %s: %q", path, n, timeout, out)
+	})
+}
+
+// eventually calls check every interval until it reports done; once timeout
+// has passed, it fails the test with check's description of the state.
+func (e *env) eventually(timeout, interval time.Duration, check func() (done bool, state string)) {
+	e.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		out, _ := e.in.Exec("cat", path)
-		if strings.Count(out, "\n") >= n {
+		done, state := check()
+		if done {
 			return
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("%s has fewer than %d lines after %s: %q", path, n, timeout, out)
+			e.t.Fatal(state)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
